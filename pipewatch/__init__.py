@@ -1,0 +1,7 @@
+"""pipewatch: the quality sidecar you run after `dbt build`."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,54 @@
+"""The exceptions pipewatch raises on purpose, each carrying the exit code the CLI maps it to.
+
+Exit codes (a contract, see the README):
+0 ran and the gate passed; 1 ran and the gate failed; 2 usage or input error; 3 warehouse error.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_INPUT = 2
+EXIT_WAREHOUSE = 3
+
+
+class PipewatchError(Exception):
+    """Base class: a one-line, user-facing message and the process exit code it maps to."""
+
+    exit_code: int = EXIT_INPUT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(PipewatchError):
+    """A bad flag, option value or command-line combination."""
+
+    exit_code = EXIT_INPUT
+
+
+class ArtifactError(PipewatchError):
+    """A dbt artifact is missing, unreadable, not JSON, or of a schema pipewatch refuses."""
+
+    exit_code = EXIT_INPUT
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class ConfigError(PipewatchError):
+    """An invalid pipewatch.yml or rule file; the message names the file and line."""
+
+    exit_code = EXIT_INPUT
+
+
+class WarehouseError(PipewatchError):
+    """The warehouse could not be reached or a query failed for reasons outside the data."""
+
+    exit_code = EXIT_WAREHOUSE
