@@ -3,12 +3,18 @@
 Whatever dbt version wrote the artifacts, they end up as one `Run` holding `Node`s (from the
 manifest), `NodeResult`s (from run_results) and `SourceFreshness` results (from sources.json).
 Nothing outside `pipewatch.artifacts` knows a schema version.
+
+The per-node classes are frozen msgspec Structs rather than dataclasses: a large manifest makes
+tens of thousands of them, and Structs build about three times faster than frozen dataclasses
+(`gc=False` is safe because they never form reference cycles).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 #: Statuses as they appear in run_results, lower-cased; `runtime error` folds into `error`.
 FAILED_STATUSES = frozenset({"error", "fail"})
@@ -30,8 +36,7 @@ def normalize_status(raw: str | None) -> str:
     return status or "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class TestInfo:
+class TestInfo(msgspec.Struct, frozen=True, gc=False):
     """What a dbt test node tests: the generic test's name and arguments, or a singular test."""
 
     name: str  # generic test name (`not_null`, `accepted_values`, ...) or the node name if singular
@@ -47,8 +52,7 @@ class TestInfo:
     generic: bool  # False for singular (data) tests
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(msgspec.Struct, frozen=True, gc=False):
     """One manifest node: model, seed, snapshot, test, source, exposure, metric, analysis, ..."""
 
     unique_id: str
@@ -63,7 +67,7 @@ class Node:
     tags: tuple[str, ...]
     owner: str | None  # meta.owner, else the group's owner, else the exposure's owner
     depends_on: tuple[str, ...]  # unique ids of the node's parents (depends_on.nodes)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
     group: str | None = None
     test: TestInfo | None = None
     enabled: bool = True
@@ -78,8 +82,7 @@ class Node:
         return ".".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class AdapterResponse:
+class AdapterResponse(msgspec.Struct, frozen=True, gc=False):
     """The part of dbt's adapter_response pipewatch uses; missing values are None."""
 
     rows_affected: int | None = None
@@ -89,8 +92,7 @@ class AdapterResponse:
     message: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NodeResult:
+class NodeResult(msgspec.Struct, frozen=True, gc=False):
     """One entry of run_results: how one node fared in this invocation."""
 
     unique_id: str
@@ -118,8 +120,7 @@ class NodeResult:
         return self.execute_completed if self.execute_completed is not None else self.compile_completed
 
 
-@dataclass(frozen=True, slots=True)
-class SourceFreshness:
+class SourceFreshness(msgspec.Struct, frozen=True, gc=False):
     """One entry of sources.json: a source's freshness check."""
 
     unique_id: str

@@ -1,0 +1,166 @@
+"""Reading an artifact file and decoding it with msgspec, turning every failure into one `ArtifactError`.
+
+Every loader goes through `read_artifact` and `decode_json`, so a missing file, a directory, an empty
+or truncated file, binary garbage, a UTF-16 file and a JSON document of the wrong shape all end as one
+clear line naming the file, never as a msgspec or OS traceback.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from pipewatch.artifacts.versions import parse_schema_url, wrong_kind_problem
+from pipewatch.errors import ArtifactError
+
+T = TypeVar("T")
+
+#: A JSON scalar, for fields read as text whose type users' YAML may bend (`severity: 1`).
+Scalar = str | int | float | bool | None
+
+
+class Struct(msgspec.Struct, gc=False):
+    """Base of every artifact Struct: unknown fields are skipped, and GC tracking is off.
+
+    `gc=False` is safe because decoded artifacts never form reference cycles, and it keeps the
+    garbage collector from walking tens of thousands of node objects on large manifests.
+    """
+
+
+class ArtifactMetadata(Struct):
+    """The `metadata` block every versioned dbt artifact starts with (the fields pipewatch reads)."""
+
+    dbt_schema_version: str | None = None
+    dbt_version: str | None = None
+    generated_at: str | None = None
+    invocation_id: str | None = None
+    adapter_type: str | None = None
+    project_name: str | None = None
+    project_id: str | None = None  # md5 of the project name
+
+
+class _Envelope(Struct):
+    """Just the metadata, to name the kind of a file that failed to decode as the expected kind."""
+
+    metadata: ArtifactMetadata | None = None
+
+
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def read_artifact(path: Path, what: str) -> bytes:
+    """Read an artifact file's bytes; a missing, unreadable or directory path is an ArtifactError."""
+    if path.is_dir():
+        raise ArtifactError(path, f"is a directory, not a dbt {what} file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(path, f"{what} not found") from None
+    except IsADirectoryError:
+        raise ArtifactError(path, f"is a directory, not a dbt {what} file") from None
+    except PermissionError:
+        raise ArtifactError(path, f"cannot read {what}: permission denied") from None
+    except OSError as exc:
+        raise ArtifactError(path, f"cannot read {what}: {exc.strerror or exc}") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_json(data: bytes, type_: type[T], source: str, what: str) -> T:
+    """Decode `data` as JSON into `type_`; any way it can fail becomes an ArtifactError on `source`.
+
+    `what` names the expected artifact (`manifest`, `run_results`, `sources`) for the message.
+    Schema mismatches keep msgspec's own explanation, which includes the JSON path
+    (e.g. ``Expected `str`, got `int` - at `$.nodes[...].name` ``).
+    """
+    if not data or data.isspace():  # not `.strip()`: that would copy a large file's bytes
+        raise ArtifactError(source, f"empty file; expected a dbt {what} (JSON)")
+    payload: bytes | memoryview = data
+    if data.startswith(b"\xef\xbb\xbf"):
+        payload = memoryview(data)[3:]  # a UTF-8 byte order mark, as some Windows editors add
+    for bom, encoding in _WIDE_BOMS:
+        if data.startswith(bom):
+            raise ArtifactError(source, f"is {encoding} text; dbt writes {what} as UTF-8 JSON")
+    try:
+        return msgspec.json.decode(payload, type=type_)
+    except msgspec.ValidationError as exc:
+        other = sniff_kind(data)
+        if other is not None and other[0] != what:
+            raise ArtifactError(source, wrong_kind_problem(other[0], what, other[1])) from None
+        raise ArtifactError(source, f"not a valid dbt {what}: {_one_line(str(exc))}") from None
+    except msgspec.DecodeError as exc:
+        raise ArtifactError(source, _decode_problem(data, str(exc), what)) from None
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(source, f"not valid UTF-8 text ({exc.reason}); expected a dbt {what}") from None
+    except RecursionError:
+        raise ArtifactError(source, f"JSON nested too deeply to be a dbt {what}") from None
+
+
+def _decode_problem(data: bytes, message: str, what: str) -> str:
+    if not _is_utf8(data):
+        return f"not a JSON file (binary data, not UTF-8 text); expected a dbt {what}"
+    if "truncated" in message:
+        return f"truncated JSON ({message}); was the file cut off while dbt wrote it?"
+    return f"not valid JSON ({_one_line(message)}); expected a dbt {what}"
+
+
+def sniff_kind(data: bytes) -> tuple[str, str] | None:
+    """The (kind, schema url) a JSON document's metadata names, or None if it names none or won't parse."""
+    try:
+        envelope = msgspec.json.decode(data, type=_Envelope)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        return None
+    url = envelope.metadata.dbt_schema_version if envelope.metadata else None
+    parsed = parse_schema_url(url)
+    if parsed is None or url is None:
+        return None
+    return parsed[0], url
+
+
+def as_str(value: Any) -> str | None:
+    """A scalar as text (numbers as their decimal form), None for None and for containers."""
+    if type(value) is str:  # the common case, first: this runs for every node of a manifest
+        return value.strip() or None
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value).strip()
+    return text or None
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a loader builds many objects.
+
+    Decoded artifacts form no reference cycles, but allocating tens of thousands of nodes
+    triggers repeated full collections that walk every live object; pausing saves ~20% on big
+    manifests. The previous state is restored, whatever happens.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

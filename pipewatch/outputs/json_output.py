@@ -1,0 +1,130 @@
+"""The JSON outcome of `pipewatch after-run --format json` (a contract: see DESIGN.md and the README)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from pipewatch import __version__
+from pipewatch.analysis import Outcome
+from pipewatch.rules.results import QualityReport
+
+
+def iso_utc(ts: float | None) -> str | None:
+    """A POSIX timestamp as ISO 8601 UTC with a `Z` (None stays None)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
+    """The `quality` object of the JSON contract (None when no rules ran)."""
+    if quality is None:
+        return None
+    return {
+        "score": round(quality.score, 6),
+        "tables": [
+            {
+                "relation": table.relation,
+                "model": table.model,
+                "score": round(table.score, 6),
+                "checks": [
+                    {
+                        "id": check.check_id,
+                        "name": check.name,
+                        "type": check.type,
+                        "column": check.column,
+                        "status": check.status,
+                        "severity": check.severity,
+                        "failing_rows": check.failing_rows,
+                        "total_rows": check.total_rows,
+                        "threshold": check.threshold,
+                        "message": check.message,
+                        "samples": check.samples,
+                        "sql": check.sql,
+                    }
+                    for check in table.checks
+                ],
+            }
+            for table in quality.tables
+        ],
+    }
+
+
+def outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    """The after-run outcome as the plain dict the JSON contract specifies."""
+    run = outcome.run
+    path = outcome.critical_path
+    util = outcome.utilization
+    return {
+        "pipewatch_version": __version__,
+        "invocation": {
+            "invocation_id": run.invocation_id,
+            "dbt_version": run.dbt_version,
+            "command": run.command,
+            "generated_at": iso_utc(run.generated_at),
+            "elapsed_s": run.elapsed_time,
+            "target": run.target,
+            "adapter_type": run.adapter_type,
+            "project": run.project_name,
+        },
+        "summary": {"total": outcome.total, "by_status": outcome.by_status},
+        "failures": [
+            {
+                "unique_id": f.unique_id,
+                "resource_type": f.node.resource_type,
+                "status": f.status,
+                "message": f.message,
+                "category": f.classification.category,
+                "action": f.classification.action,
+                "evidence": f.classification.evidence.to_dict(),
+                "owner": f.owner,
+                "escalate_to": f.escalate_to,
+                "path": f.node.path or None,
+                "downstream": f.downstream,
+                "skipped_downstream": f.skipped_downstream,
+                "exposures": f.exposures,
+                "downstream_owners": f.downstream_owners,
+            }
+            for f in outcome.failures
+        ],
+        "skipped": [{"unique_id": s.unique_id, "root_causes": list(s.root_causes)} for s in outcome.skipped],
+        "critical_path": {
+            "nodes": list(path.nodes),
+            "times": [round(t, 6) for t in path.times],
+            "total_s": round(path.total_s, 6),
+            "thread_utilization": util.utilization,
+            "threads": util.threads,
+        },
+        "bottlenecks": [
+            {
+                "unique_id": b.unique_id,
+                "execution_time": round(b.execution_time, 6),
+                "on_critical_path": b.on_critical_path,
+                "path_share": b.path_share,
+                "wall_share": b.wall_share,
+                "waiting": b.waiting,
+            }
+            for b in outcome.bottlenecks
+        ],
+        "quality": quality_dict(outcome.quality),
+        "anomalies": [
+            {
+                "unique_id": a.unique_id,
+                "metric": a.metric,
+                "value": a.value,
+                "expected_low": a.expected_low,
+                "expected_high": a.expected_high,
+                "direction": a.direction,
+                "points": a.points,
+            }
+            for a in outcome.anomalies
+        ],
+        "gate": {"passed": outcome.gate.passed, "reasons": outcome.gate.reasons},
+    }
+
+
+def render_json(outcome: Outcome) -> str:
+    """The JSON outcome, pretty-printed with a trailing newline."""
+    return json.dumps(outcome_dict(outcome), indent=2, default=str) + "\n"

@@ -1,0 +1,42 @@
+"""`pipewatch lineage NODE`: a node's upstream and downstream with last-run statuses, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipewatch.lineage import LineageEntry, NodeLineage
+
+
+def _entry_dicts(entries: tuple[LineageEntry, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "unique_id": e.unique_id,
+            "resource_type": e.resource_type,
+            "distance": e.distance,
+            "status": e.status,
+        }
+        for e in entries
+    ]
+
+
+def _entry_lines(entries: tuple[LineageEntry, ...], arrow: str) -> list[str]:
+    return [f"  {'  ' * (e.distance - 1)}{arrow} {e.unique_id}  [{e.status or 'not run'}]" for e in entries]
+
+
+def render_lineage(view: NodeLineage, fmt: str = "text") -> str:
+    """Render one node's lineage: indented by distance, each entry with its status in the last run."""
+    if fmt == "json":
+        data = {
+            "unique_id": view.unique_id,
+            "resource_type": view.resource_type,
+            "status": view.status,
+            "upstream": _entry_dicts(view.upstream),
+            "downstream": _entry_dicts(view.downstream),
+        }
+        return json.dumps(data, indent=2) + "\n"
+    lines = [f"{view.unique_id}  [{view.status or 'not run'}]", f"upstream ({len(view.upstream)}):"]
+    lines += _entry_lines(view.upstream, "↑")
+    lines.append(f"downstream ({len(view.downstream)}):")
+    lines += _entry_lines(view.downstream, "↓")
+    return "\n".join(lines) + "\n"
