@@ -40,26 +40,29 @@ CONTENDERS = {
     ),
 }
 
+# Time and memory are measured in separate processes: tracemalloc slows allocation-heavy code
+# unevenly, so a traced run would not be a fair clock.
 _RUNNER = """
 import sys, time, tracemalloc, json
 TARGET = sys.argv[1]
 MANIFEST = TARGET + '/manifest.json'
-code = sys.argv[2]
+code, mode = sys.argv[2], sys.argv[3]
 setup, _, body = code.rpartition('\\n')
 exec(setup)
-tracemalloc.start()
+if mode == 'memory':
+    tracemalloc.start()
 t0 = time.perf_counter()
 exec(body)
 elapsed = time.perf_counter() - t0
-peak = tracemalloc.get_traced_memory()[1]
+peak = tracemalloc.get_traced_memory()[1] if mode == 'memory' else 0
 print(json.dumps({"s": elapsed, "peak": peak}))
 """
 
 
-def measure(target: Path, code: str) -> dict[str, float]:
-    """Run one contender in a fresh interpreter; imports happen before the clock starts."""
+def measure(target: Path, code: str, mode: str = "time") -> dict[str, float]:
+    """Run one contender in a fresh interpreter (`mode` time or memory); imports precede the clock."""
     done = subprocess.run(
-        [sys.executable, "-c", _RUNNER, str(target), code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _RUNNER, str(target), code, mode], capture_output=True, text=True, check=True
     )
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -70,16 +73,21 @@ def main(models: int = 10_000, repeats: int = 3) -> None:
     target = synthetic_target(models)
     size = (target / "manifest.json").stat().st_size
     rr_size = (target / "run_results.json").stat().st_size
-    rows = {}
-    for name, code in CONTENDERS.items():
-        runs = [measure(target, code) for _ in range(repeats)]
-        rows[name] = (statistics.median(r["s"] for r in runs), max(r["peak"] for r in runs))
+    times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    # Interleaved (A B C A B C ...) so a burst of load on a noisy machine hits every contender alike.
+    for _ in range(repeats):
+        for name, code in CONTENDERS.items():
+            times[name].append(measure(target, code)["s"])
+    rows = {
+        name: (statistics.median(times[name]), measure(target, code, "memory")["peak"])
+        for name, code in CONTENDERS.items()
+    }
     base_s = rows["json.load"][0]
     pw_s = rows["pipewatch"][0]
     print(
         f"manifest: {size / 1e6:.1f} MB ({models} models, {2 * models} tests); run_results: {rr_size / 1e6:.1f} MB"
     )
-    print(f"medians of {repeats} fresh-process runs\n")
+    print(f"time: median of {repeats} interleaved fresh-process runs; peak: one tracemalloc run\n")
     print(
         f"{'contender':<22} {'time s':>8} {'vs json.load':>13} {'vs pipewatch':>13} {'peak MB':>9} {'peak/manifest':>14}"
     )

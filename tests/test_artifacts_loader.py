@@ -747,3 +747,34 @@ def test_stamped_results_may_embed_their_node() -> None:
     [only] = loaded.results
     assert (only.unique_id, only.status, only.compiled_code) == ("model.shop.orders", "success", "select 2")
     assert loaded.warnings == ["rr.json: skipped 1 result(s) without a unique_id"]
+
+
+def test_large_files_are_memory_mapped_and_fail_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipewatch.artifacts import decoding
+
+    monkeypatch.setattr(decoding, "MMAP_THRESHOLD", 0)
+    nodes = {
+        n["unique_id"]: n
+        for n in (artifacts_model("orders"), artifacts_model("items", ["model.shop.orders"]))
+    }
+    target = tmp_path / "target"
+    target.mkdir()
+    write_json(target / "manifest.json", artifacts_manifest(nodes=nodes))
+    write_json(
+        target / "run_results.json", artifacts_run_results([artifacts_result("model.shop.orders", "error")])
+    )
+    assert isinstance(decoding.read_artifact(target / "manifest.json", "manifest"), memoryview)
+    run = load_run(target)
+    assert set(nodes) <= set(run.nodes) and run.results[0].status == "error"
+    data = (target / "manifest.json").read_bytes()
+    (target / "manifest.json").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArtifactError, match="truncated"):
+        load_manifest(target / "manifest.json")
+    (target / "manifest.json").write_bytes(b"   \n")
+    with pytest.raises(ArtifactError, match="empty file"):
+        load_manifest(target / "manifest.json")
+    (target / "manifest.json").write_bytes(b"\xff\xfe{\x00")
+    with pytest.raises(ArtifactError, match="UTF-16"):
+        load_manifest(target / "manifest.json")

@@ -8,6 +8,7 @@ clear line naming the file, never as a msgspec or OS traceback.
 from __future__ import annotations
 
 import gc
+import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,12 @@ from pipewatch.artifacts.versions import parse_schema_url, wrong_kind_problem
 from pipewatch.errors import ArtifactError
 
 T = TypeVar("T")
+
+#: An artifact's bytes: read into memory, or (for large files) a read-only map of the file.
+Buffer = bytes | memoryview
+#: Files at least this large are memory-mapped rather than read: the decoder reads them once, and
+#: a map keeps a 60 MB manifest's bytes in the page cache instead of on the Python heap.
+MMAP_THRESHOLD = 4 * 1024 * 1024
 
 #: A JSON scalar, for fields read as text whose type users' YAML may bend (`severity: 1`).
 Scalar = str | int | float | bool | None
@@ -58,12 +65,20 @@ _WIDE_BOMS = (
 )
 
 
-def read_artifact(path: Path, what: str) -> bytes:
-    """Read an artifact file's bytes; a missing, unreadable or directory path is an ArtifactError."""
+def read_artifact(path: Path, what: str) -> Buffer:
+    """Read an artifact file's bytes (mapped when large); a missing, unreadable or directory path is an ArtifactError."""
     if path.is_dir():
         raise ArtifactError(path, f"is a directory, not a dbt {what} file")
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            if size >= MMAP_THRESHOLD:
+                try:
+                    # The view keeps the map alive; the map outlives the closed file handle.
+                    return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+                except (OSError, ValueError):
+                    pass  # a file system without mmap: fall back to reading
+            return handle.read()
     except FileNotFoundError:
         raise ArtifactError(path, f"{what} not found") from None
     except IsADirectoryError:
@@ -78,28 +93,34 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _is_utf8(data: bytes) -> bool:
+def _is_utf8(data: Buffer) -> bool:
     try:
-        data.decode("utf-8")
+        bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
 
 
-def decode_json(data: bytes, type_: type[T], source: str, what: str) -> T:
+def _is_blank(data: Buffer) -> bool:
+    # Only a file whose first 4 KB are white space is copied to check the rest.
+    return not data or (bytes(data[:4096]).isspace() and bytes(data).isspace())
+
+
+def decode_json(data: Buffer, type_: type[T], source: str, what: str) -> T:
     """Decode `data` as JSON into `type_`; any way it can fail becomes an ArtifactError on `source`.
 
     `what` names the expected artifact (`manifest`, `run_results`, `sources`) for the message.
     Schema mismatches keep msgspec's own explanation, which includes the JSON path
     (e.g. ``Expected `str`, got `int` - at `$.nodes[...].name` ``).
     """
-    if not data or data.isspace():  # not `.strip()`: that would copy a large file's bytes
+    if _is_blank(data):
         raise ArtifactError(source, f"empty file; expected a dbt {what} (JSON)")
-    payload: bytes | memoryview = data
-    if data.startswith(b"\xef\xbb\xbf"):
+    payload: Buffer = data
+    head = bytes(data[:4])
+    if head.startswith(b"\xef\xbb\xbf"):
         payload = memoryview(data)[3:]  # a UTF-8 byte order mark, as some Windows editors add
     for bom, encoding in _WIDE_BOMS:
-        if data.startswith(bom):
+        if head.startswith(bom):
             raise ArtifactError(source, f"is {encoding} text; dbt writes {what} as UTF-8 JSON")
     try:
         return msgspec.json.decode(payload, type=type_)
@@ -116,7 +137,7 @@ def decode_json(data: bytes, type_: type[T], source: str, what: str) -> T:
         raise ArtifactError(source, f"JSON nested too deeply to be a dbt {what}") from None
 
 
-def _decode_problem(data: bytes, message: str, what: str) -> str:
+def _decode_problem(data: Buffer, message: str, what: str) -> str:
     if not _is_utf8(data):
         return f"not a JSON file (binary data, not UTF-8 text); expected a dbt {what}"
     if "truncated" in message:
@@ -124,7 +145,7 @@ def _decode_problem(data: bytes, message: str, what: str) -> str:
     return f"not valid JSON ({_one_line(message)}); expected a dbt {what}"
 
 
-def sniff_kind(data: bytes) -> tuple[str, str] | None:
+def sniff_kind(data: Buffer) -> tuple[str, str] | None:
     """The (kind, schema url) a JSON document's metadata names, or None if it names none or won't parse."""
     try:
         envelope = msgspec.json.decode(data, type=_Envelope)

@@ -20,6 +20,7 @@ import msgspec
 
 from pipewatch.artifacts.decoding import (
     ArtifactMetadata,
+    Buffer,
     Scalar,
     Struct,
     as_str,
@@ -152,13 +153,13 @@ def load_manifest(path: Path | str) -> Manifest:
     return decode_manifest(read_artifact(path, "manifest"), str(path))
 
 
-def decode_manifest(data: bytes, source: str = "<manifest>") -> Manifest:
+def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
     """Decode manifest.json bytes; `source` names the file in errors and warnings."""
     with gc_paused():
         return _decode_manifest(data, source)
 
 
-def _decode_manifest(data: bytes, source: str) -> Manifest:
+def _decode_manifest(data: Buffer, source: str) -> Manifest:
     raw = decode_json(data, _ManifestFile, source, "manifest")
     meta = raw.metadata or ArtifactMetadata()
     version, warnings = check_schema(

@@ -15,6 +15,7 @@ import msgspec
 
 from pipewatch.artifacts.decoding import (
     ArtifactMetadata,
+    Buffer,
     Struct,
     as_str,
     decode_json,
@@ -117,13 +118,13 @@ def load_run_results(path: Path | str) -> RunResults:
     return decode_run_results(read_artifact(path, "run_results"), str(path))
 
 
-def decode_run_results(data: bytes, source: str = "<run_results>") -> RunResults:
+def decode_run_results(data: Buffer, source: str = "<run_results>") -> RunResults:
     """Decode run_results.json bytes; `source` names the file in errors and warnings."""
     with gc_paused():
         return _decode_run_results(data, source)
 
 
-def _decode_run_results(data: bytes, source: str) -> RunResults:
+def _decode_run_results(data: Buffer, source: str) -> RunResults:
     raw = decode_json(data, _RunResultsFile, source, "run_results")
     meta = raw.metadata or ArtifactMetadata()
     raw_results = raw.results

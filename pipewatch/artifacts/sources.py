@@ -12,7 +12,14 @@ from pathlib import Path
 
 import msgspec
 
-from pipewatch.artifacts.decoding import ArtifactMetadata, Struct, decode_json, gc_paused, read_artifact
+from pipewatch.artifacts.decoding import (
+    ArtifactMetadata,
+    Buffer,
+    Struct,
+    decode_json,
+    gc_paused,
+    read_artifact,
+)
 from pipewatch.artifacts.model import SourceFreshness, normalize_status
 from pipewatch.artifacts.timestamps import to_posix
 from pipewatch.artifacts.versions import check_schema
@@ -83,13 +90,13 @@ def load_sources(path: Path | str) -> FreshnessResults:
     return decode_sources(read_artifact(path, "sources"), str(path))
 
 
-def decode_sources(data: bytes, source: str = "<sources>") -> FreshnessResults:
+def decode_sources(data: Buffer, source: str = "<sources>") -> FreshnessResults:
     """Decode sources.json bytes; `source` names the file in errors and warnings."""
     with gc_paused():
         return _decode_sources(data, source)
 
 
-def _decode_sources(data: bytes, source: str) -> FreshnessResults:
+def _decode_sources(data: Buffer, source: str) -> FreshnessResults:
     raw = decode_json(data, _SourcesFile, source, "sources")
     meta = raw.metadata or ArtifactMetadata()
     stamped = meta.dbt_schema_version is not None
