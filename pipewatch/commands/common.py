@@ -1,0 +1,82 @@
+"""What every pipewatch command shares: error handling, output writing, the project/target options."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pipewatch.errors import PipewatchError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"pipewatch: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn the project's own exceptions into one line on stderr and their exit code (never a traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PipewatchError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except BrokenPipeError:
+            # `pipewatch ... | head` closes stdout early; that is not an error worth a traceback.
+            sys.stderr.close()
+            sys.exit(0)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def warn(message: str) -> None:
+    """Print a one-line warning on stderr."""
+    click.echo(f"pipewatch: warning: {message}", err=True)
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Write a rendered report to FILE (creating its folder) or to stdout."""
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise PipewatchError(f"{output}: cannot write: {exc.strerror or exc}") from None
+
+
+def resolve_target_dir(project_dir: Path, target_path: str | None, config_target: str | None) -> Path:
+    """Where dbt wrote its artifacts: --target-path, DBT_TARGET_PATH, pipewatch.yml, dbt_project.yml, `target`."""
+    from pipewatch.config import read_target_path
+
+    chosen = (
+        target_path or os.environ.get("DBT_TARGET_PATH") or config_target or read_target_path(project_dir)
+    )
+    path = Path(chosen)
+    return path if path.is_absolute() else project_dir / path
+
+
+project_dir_option = click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The dbt project directory (where dbt_project.yml and pipewatch.yml live).",
+)
+target_path_option = click.option(
+    "--target-path",
+    default=None,
+    help="dbt's target dir, relative to the project dir (default: DBT_TARGET_PATH, dbt_project.yml, `target`).",
+)

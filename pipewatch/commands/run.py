@@ -1,0 +1,224 @@
+"""`pipewatch run -- dbt build ...` (run dbt, retrying what is retryable) and `pipewatch retry-plan`.
+
+The commands only parse flags and print; the decisions live in `pipewatch.triage.retry` (the plan) and
+`pipewatch.triage.runner` (the attempts). Registered on the main group by `pipewatch.cli`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pipewatch.commands.common import handle_errors, resolve_target_dir
+from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, Backoff, RetryPlan
+from pipewatch.triage.runner import Attempt, RunSummary, plan_last_run, run_with_retries
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.command(
+    "run",
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+        "help_option_names": ["-h", "--help"],
+    },
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Reruns allowed after the first attempt.",
+)
+@click.option(
+    "--backoff-base",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_BACKOFF_BASE,
+    show_default=True,
+    help="Seconds; retry n waits a random time up to min(cap, base * 2**n).",
+)
+@click.option(
+    "--backoff-cap",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_BACKOFF_CAP,
+    show_default=True,
+    help="Seconds; the longest any single wait may be.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+@handle_errors
+def run_command(
+    max_retries: int, backoff_base: float, backoff_cap: float, fmt: str, dbt_args: tuple[str, ...]
+) -> None:
+    """Run a dbt command and retry its transient failures: `pipewatch run -- dbt build [dbt args...]`.
+
+    Reruns only what failed and what dbt skipped because of it (`dbt retry` on dbt >= 1.6), with
+    exponential backoff and full jitter; any non-retryable error stops at once. dbt's own output goes to
+    stderr; each attempt's summary and a final table (or, with --format json, the attempts) to stdout.
+    Exits with the final attempt's code: 0 success, 1 dbt reported failures, 2 dbt crashed or bad usage.
+    """
+    backoff = Backoff(base=backoff_base, cap=backoff_cap)
+    as_json = fmt == "json"
+
+    def show_attempt(attempt: Attempt) -> None:
+        click.echo(attempt_line(attempt, max_retries), err=as_json)
+
+    def wait(seconds: float) -> None:
+        click.echo(f"waiting {seconds:.1f}s before retrying", err=as_json)
+        time.sleep(seconds)
+
+    summary = run_with_retries(
+        list(dbt_args),
+        max_retries=max_retries,
+        backoff=backoff,
+        sleep=wait,
+        on_output=lambda line: click.echo(line, nl=False, err=True),
+        on_attempt=show_attempt,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        click.echo(render_summary(summary))
+    sys.exit(summary.exit_code)
+
+
+@click.command("retry-plan", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The dbt project directory.",
+)
+@click.option(
+    "--target-path",
+    default=None,
+    help="dbt's target dir, relative to the project dir (default: DBT_TARGET_PATH, dbt_project.yml, `target`).",
+)
+@click.option(
+    "--log-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="dbt's log dir holding dbt.log (default: DBT_LOG_PATH, else <project>/logs).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def retry_plan_command(project_dir: Path, target_path: str | None, log_path: Path | None, fmt: str) -> None:
+    """Print what `pipewatch run` would do about the last dbt invocation, without running anything."""
+    from pipewatch.config import load_config
+
+    config = load_config(project_dir)
+    target = resolve_target_dir(project_dir, target_path, config.target_path)
+    if log_path is None and os.environ.get("DBT_LOG_PATH"):
+        log_path = Path(os.environ["DBT_LOG_PATH"])
+    if log_path is not None and not log_path.is_absolute():
+        log_path = project_dir / log_path
+    plan = plan_last_run(project_dir, target, log_path)
+    if fmt == "json":
+        click.echo(json.dumps(plan.to_dict(), indent=2))
+    else:
+        click.echo(render_plan(plan))
+
+
+def _short_command(argv: tuple[str, ...]) -> str:
+    """The command as a user would type it: `dbt build --select x` (the executable's path dropped)."""
+    if not argv:
+        return ""
+    return shlex.join([Path(argv[0]).name, *argv[1:]])
+
+
+def _outcome(attempt: Attempt) -> str:
+    if not attempt.outcome:
+        return "no node ran"
+    return ", ".join(f"{status} {count}" for status, count in attempt.outcome.items())
+
+
+def attempt_line(attempt: Attempt, max_retries: int) -> str:
+    """One line per finished attempt: what ran, how it ended, and what comes next."""
+    plan = attempt.plan
+    head = (
+        f"attempt {attempt.number}/{max_retries + 1}: {_short_command(attempt.command)} -> "
+        f"exit {attempt.exit_code} after {attempt.duration_s:.1f}s ({_outcome(attempt)})"
+    )
+    if attempt.exit_code == 0:
+        return head
+    verdict = "retryable" if plan.should_retry else "not retryable"
+    return f"{head}; {verdict}: {plan.reason}"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def _retried(attempt: Attempt) -> str:
+    if attempt.rerun == "initial":
+        return "-"
+    if attempt.rerun == "command":
+        return "whole command"
+    names = [uid.split(".")[2] if uid.count(".") >= 2 else uid for uid in attempt.retried]
+    shown = ", ".join(names[:3])
+    return shown + (f" +{len(names) - 3}" if len(names) > 3 else "")
+
+
+def _why(attempt: Attempt) -> str:
+    if attempt.rerun == "initial":
+        return "first run"
+    categories = sorted({str(e.get("category")) for e in attempt.evidence})
+    signatures = sorted({str(e.get("evidence", "")).split(" ", 1)[0] for e in attempt.evidence})
+    return f"{'/'.join(categories) or 'retryable'}: {', '.join(s for s in signatures if s)}"
+
+
+def render_summary(summary: RunSummary) -> str:
+    """The final attempt table and how the recovery run ended."""
+    rows = [["#", "command", "retried", "backoff", "exit", "duration", "outcome", "why"]]
+    for a in summary.attempts:
+        rows.append(
+            [
+                str(a.number),
+                _short_command(a.command),
+                _retried(a),
+                f"{a.backoff_s:.1f}s",
+                str(a.exit_code),
+                f"{a.duration_s:.1f}s",
+                _outcome(a),
+                _why(a),
+            ]
+        )
+    return f"{_table(rows)}\n{summary.stopped} (exit {summary.exit_code})"
+
+
+def render_plan(plan: RetryPlan) -> str:
+    """The retry plan for humans: the verdict, the strategy, what would rerun, and what blocks it."""
+    lines = [f"retry: {'yes' if plan.should_retry else 'no'} - {plan.reason}"]
+    if plan.should_retry:
+        lines.append(f"strategy: {plan.strategy}")
+    if plan.dbt_version:
+        lines.append(f"dbt version: {plan.dbt_version}")
+    for failure in plan.retryable_failures:
+        lines.append(
+            f"retryable: {failure.unique_id or '(before any node)'} {failure.category}: {failure.evidence}"
+        )
+    if plan.rerun_selection:
+        lines.append(f"rerun ({len(plan.rerun_selection)}):")
+        lines.extend(f"  {uid}" for uid in plan.rerun_selection)
+    if plan.blocking:
+        lines.append("blocking:")
+        for b in plan.blocking:
+            who = f" -> {b.escalate_to}" if b.escalate_to else ""
+            lines.append(f"  {b.unique_id or '(before any node)'}  {b.category}{who}: {b.evidence}")
+            if b.message:
+                lines.append(f"    {b.message}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+select id, code, attempt_note from {{ ref('flaky') }}
