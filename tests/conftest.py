@@ -7,11 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.pg_server import PgServer, PgUnavailable, start_pg, stop_pg
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "dbt_example_project"
@@ -104,3 +107,18 @@ def run_pipewatch(*args: str, cwd: Path | None = None) -> subprocess.CompletedPr
     return subprocess.run(
         [pipewatch_executable(), *args], capture_output=True, text=True, timeout=300, cwd=cwd, check=False
     )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server on 127.0.0.1 for this test session (skips outside CI when impossible)."""
+    try:
+        server, proc = start_pg()
+    except PgUnavailable as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI must test PostgreSQL for real, but no server could be started: {exc}")
+        pytest.skip(f"no PostgreSQL server could be started: {exc}")
+    try:
+        yield server
+    finally:
+        stop_pg(server, proc)

@@ -1,0 +1,160 @@
+"""Escalation: who must act on each failure (manifest owners, group owners, pipewatch.yml routing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipewatch.analysis import analyze
+from pipewatch.artifacts.model import AdapterResponse, Node, NodeResult, Run
+from pipewatch.config import load_config, parse_duration
+from pipewatch.errors import ConfigError
+from pipewatch.outputs import render
+
+
+def _node(
+    uid: str, path: str, owner: str | None = None, tags: tuple[str, ...] = (), parents: tuple[str, ...] = ()
+) -> Node:
+    return Node(
+        unique_id=uid,
+        resource_type=uid.split(".")[0],
+        name=uid.split(".")[-1],
+        package="shop",
+        path=path,
+        database="db",
+        schema="main",
+        alias=uid.split(".")[-1],
+        materialization="table",
+        tags=tags,
+        owner=owner,
+        depends_on=parents,
+    )
+
+
+def _result(uid: str, status: str, message: str | None = None) -> NodeResult:
+    return NodeResult(
+        unique_id=uid,
+        status=status,
+        message=message,
+        failures=None,
+        execution_time=1.0,
+        thread_id="Thread-1",
+        compile_started=None,
+        compile_completed=None,
+        execute_started=None,
+        execute_completed=None,
+        adapter_response=AdapterResponse(),
+    )
+
+
+def _run() -> Run:
+    nodes = [
+        _node("model.shop.payments", "models/finance/payments.sql", owner="finance@shop.example"),
+        _node("model.shop.orders", "models/core/orders.sql"),
+        _node("model.shop.ads", "models/growth/ads.sql", tags=("marketing",)),
+        _node("model.shop.locked", "models/core/locked.sql"),
+        _node("model.shop.child", "models/core/child.sql", parents=("model.shop.orders",)),
+    ]
+    results = [
+        _result("model.shop.payments", "error", "Conversion Error: Could not convert string 'N/A' to INT32"),
+        _result("model.shop.orders", "error", 'Binder Error: Referenced column "amout" not found'),
+        _result("model.shop.ads", "error", "Out of Memory Error: failed to allocate data of size 2.0 GiB"),
+        _result(
+            "model.shop.locked",
+            "error",
+            'IO Error: Could not set lock on file "/data/shop.duckdb": Conflicting lock is held in /usr/bin/python3 (PID 4242)',
+        ),
+        _result("model.shop.child", "skipped"),
+    ]
+    return Run(
+        invocation_id="inv-1",
+        dbt_version="1.11.0",
+        generated_at=None,
+        elapsed_time=4.0,
+        command="build",
+        select=(),
+        target="dev",
+        adapter_type="duckdb",
+        project_name="shop",
+        schema_versions={"manifest": 12, "run_results": 6},
+        nodes={n.unique_id: n for n in nodes},
+        results=results,
+        freshness=[],
+    )
+
+
+def test_failures_are_routed_and_grouped_by_who_must_act(tmp_path: Path) -> None:
+    (tmp_path / "pipewatch.yml").write_text(
+        "platform_owner: platform@shop.example\n"
+        "owners:\n"
+        "  - {path: 'models/core/*', owner: core@shop.example}\n"
+        "  - {tag: marketing, owner: growth@shop.example}\n",
+        encoding="utf-8",
+    )
+    outcome = analyze(_run(), load_config(tmp_path, env={}))
+    by_id = {f.unique_id: f for f in outcome.failures}
+    # The manifest's owner wins; pipewatch.yml routes by path and by tag.
+    assert by_id["model.shop.payments"].escalate_to == "finance@shop.example"
+    assert by_id["model.shop.orders"].owner == "core@shop.example"
+    assert by_id["model.shop.orders"].classification.category == "code"
+    assert by_id["model.shop.orders"].escalate_to == "core@shop.example"
+    # Resources go to the platform team even when the model has an owner.
+    assert by_id["model.shop.ads"].classification.category == "resource"
+    assert by_id["model.shop.ads"].escalate_to == "platform@shop.example"
+    assert by_id["model.shop.locked"].classification.action == "retry"
+    groups = outcome.failures_by_actor()
+    assert {who: [f.unique_id for f in fs] for who, fs in groups.items()} == {
+        "core@shop.example": ["model.shop.orders"],
+        "finance@shop.example": ["model.shop.payments"],
+        "platform@shop.example": ["model.shop.ads"],
+        "retry (transient)": ["model.shop.locked"],
+    }
+    text = render(outcome, "text")
+    assert text.index("→ core@shop.example") < text.index("model.shop.orders")
+    assert "→ retry (transient)" in text
+    assert outcome.gate.passed is False
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pipewatch.yml").write_text("platform_owner: a@x\nmin_score: 0.5\n", encoding="utf-8")
+    config = load_config(tmp_path, env={"PIPEWATCH_PLATFORM_OWNER": "b@x", "PIPEWATCH_MIN_SCORE": "0.9"})
+    assert config.platform_owner == "b@x" and config.min_score == 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("owners: [\n  {path: x\n", "pipewatch.yml:"),
+        ("- just\n- a list\n", "mapping"),
+        ("owners:\n  - {owner: a}\n", "`path` or `tag`"),
+        ("min_score: high\n", "min_score"),
+        ("alert_suppression: soon\n", "alert_suppression"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "pipewatch.yml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path, env={})
+    message = str(caught.value)
+    assert needle in message and "\n" not in message and str(tmp_path / "pipewatch.yml") in message
+
+
+def test_yaml_errors_carry_the_line(tmp_path: Path) -> None:
+    (tmp_path / "pipewatch.yml").write_text("platform_owner: a\nowners: [\n  {path: x\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"pipewatch\.yml:\d+: invalid YAML"):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("30m", 1800), ("48h", 172800), ("2d", 172800), ("1w", 604800), (15, 15)],
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "3x", "-1h", "1.5.2h", True])
+def test_bad_durations(text: str | bool) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
