@@ -63,7 +63,9 @@ def write_project(root: Path, models: int, seed: int = 7) -> None:
     (root / "models" / "schema.yml").write_text("\n".join(schema_lines) + "\n", encoding="utf-8")
 
 
-def synth_run_results(manifest: dict[str, object], seed: int = 11, error_rate: float = 0.002) -> dict[str, object]:
+def synth_run_results(
+    manifest: dict[str, object], seed: int = 11, error_rate: float = 0.002
+) -> dict[str, object]:
     """run_results (schema v6) for a `dbt build` of the manifest: errors, skipped descendants, 4 threads."""
     rng = random.Random(seed)
     nodes: dict[str, dict[str, object]] = manifest["nodes"]  # type: ignore[assignment]
@@ -105,7 +107,11 @@ def synth_run_results(manifest: dict[str, object], seed: int = 11, error_rate: f
                 "timing": []
                 if status == "skipped"
                 else [
-                    {"name": "compile", "started_at": start.strftime(iso), "completed_at": start.strftime(iso)},
+                    {
+                        "name": "compile",
+                        "started_at": start.strftime(iso),
+                        "completed_at": start.strftime(iso),
+                    },
                     {"name": "execute", "started_at": start.strftime(iso), "completed_at": end.strftime(iso)},
                 ],
                 "thread_id": f"Thread-{t + 1}",
@@ -146,7 +152,9 @@ def synthetic_target(models: int = 10_000) -> Path:
         shutil.rmtree(root)
     write_project(root, models)
     env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false", DO_NOT_TRACK="1")
-    print(f"parsing a {models}-model synthetic project with dbt (once; cached in {root}) ...", file=sys.stderr)
+    print(
+        f"parsing a {models}-model synthetic project with dbt (once; cached in {root}) ...", file=sys.stderr
+    )
     subprocess.run(
         [_dbt(), "--quiet", "parse", "--project-dir", str(root), "--profiles-dir", str(root)],
         check=True,
