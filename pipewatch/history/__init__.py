@@ -1,0 +1,32 @@
+"""Run history in an embedded DuckDB store, and anomaly detection over it.
+
+`HistoryStore(path).ingest(run)` records a run (idempotent by invocation id, one transaction);
+`detect_anomalies(store)` judges the latest run against its history; `record_and_detect` does both
+for after-run; `store.prune(keep_seconds)` applies retention; `store.alerts` is the Slack outbox.
+"""
+
+from __future__ import annotations
+
+from pipewatch.history.alerts import Alert, AlertOutbox
+from pipewatch.history.anomalies import AnomalyConfig, detect_anomalies, find_anomalies
+from pipewatch.history.errors import HistoryError, HistoryLockedError
+from pipewatch.history.ingest import IngestResult
+from pipewatch.history.recorder import record_and_detect
+from pipewatch.history.schema import SCHEMA_VERSION
+from pipewatch.history.store import DEFAULT_LOCK_TIMEOUT_S, HistoryStore, PruneResult
+
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT_S",
+    "SCHEMA_VERSION",
+    "Alert",
+    "AlertOutbox",
+    "AnomalyConfig",
+    "HistoryError",
+    "HistoryLockedError",
+    "HistoryStore",
+    "IngestResult",
+    "PruneResult",
+    "detect_anomalies",
+    "find_anomalies",
+    "record_and_detect",
+]
