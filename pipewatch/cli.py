@@ -7,82 +7,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from pipewatch import __version__
-from pipewatch.errors import PipewatchError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"pipewatch: error: {message}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(func: F) -> F:
-    """Turn the project's own exceptions into one line on stderr and their exit code (never a traceback)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PipewatchError as exc:
-            _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except BrokenPipeError:
-            # `pipewatch ... | head` closes stdout early; that is not an error worth a traceback.
-            sys.stderr.close()
-            sys.exit(0)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _warn(message: str) -> None:
-    click.echo(f"pipewatch: warning: {message}", err=True)
-
-
-def write_output(text: str, output: Path | None) -> None:
-    """Write a rendered report to FILE (creating its folder) or to stdout."""
-    if output is None:
-        click.echo(text, nl=not text.endswith("\n"))
-        return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise PipewatchError(f"{output}: cannot write: {exc.strerror or exc}") from None
-
-
-def resolve_target_dir(project_dir: Path, target_path: str | None, config_target: str | None) -> Path:
-    """Where dbt wrote its artifacts: --target-path, DBT_TARGET_PATH, pipewatch.yml, dbt_project.yml, `target`."""
-    from pipewatch.config import read_target_path
-
-    chosen = (
-        target_path or os.environ.get("DBT_TARGET_PATH") or config_target or read_target_path(project_dir)
-    )
-    path = Path(chosen)
-    return path if path.is_absolute() else project_dir / path
-
-
-project_dir_option = click.option(
-    "--project-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The dbt project directory (where dbt_project.yml and pipewatch.yml live).",
+from pipewatch.commands.common import (
+    handle_errors,
+    project_dir_option,
+    resolve_target_dir,
+    target_path_option,
+    warn,
+    write_output,
 )
-target_path_option = click.option(
-    "--target-path",
-    default=None,
-    help="dbt's target dir, relative to the project dir (default: DBT_TARGET_PATH, dbt_project.yml, `target`).",
-)
+from pipewatch.outputs import FORMATS, render
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,31 +33,76 @@ def main() -> None:
 @project_dir_option
 @target_path_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+    "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True, help="The view."
 )
 @click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE."
 )
 @click.option("--color/--no-color", default=None, help="Colour the terminal view (default: when a terminal).")
+@click.option(
+    "--history",
+    "history_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History store to record into (default: pipewatch.yml `history`, else .pipewatch/history.duckdb).",
+)
+@click.option("--no-history", is_flag=True, help="Do not record this run or judge anomalies.")
+@click.option(
+    "--slack", is_flag=True, help="Alert Slack (webhook from PIPEWATCH_SLACK_WEBHOOK or pipewatch.yml)."
+)
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the HTML report."
+)
+@click.option("--github", is_flag=True, help="GitHub Actions: step summary and ::error annotations.")
+@click.option(
+    "--prometheus",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write node_exporter textfile-collector metrics to FILE.",
+)
 @handle_errors
 def after_run(
-    project_dir: Path, target_path: str | None, fmt: str, output: Path | None, color: bool | None
+    project_dir: Path,
+    target_path: str | None,
+    fmt: str,
+    output: Path | None,
+    color: bool | None,
+    history_path: Path | None,
+    no_history: bool,
+    slack: bool,
+    report: Path | None,
+    github: bool,
+    prometheus: Path | None,
 ) -> None:
-    """Analyse the artifacts of the last dbt invocation: failures, impact, owners, critical path, gate."""
-    from pipewatch.analysis import analyze
-    from pipewatch.artifacts import load_run
+    """Analyse the artifacts of the last dbt invocation: failures, impact, owners, critical path, gate.
+
+    Exit codes: 0 gate passed, 1 gate failed, 2 usage or input error, 3 warehouse or store unreachable.
+    """
+    from pipewatch.after_run import AfterRunOptions, after_run
     from pipewatch.config import load_config
-    from pipewatch.outputs import render
 
     config = load_config(project_dir)
-    target = resolve_target_dir(project_dir, target_path, config.target_path)
-    run = load_run(target)
-    outcome = analyze(run, config)
-    for warning in outcome.warnings:
-        _warn(warning)
+    options = AfterRunOptions(
+        target_dir=resolve_target_dir(project_dir, target_path, config.target_path),
+        config=config,
+        history=None if no_history else (history_path or config.history_file()),
+        slack=slack,
+        report=report,
+        prometheus=prometheus,
+    )
+    result = after_run(options)
+    outcome = result.outcome
+    for message in outcome.warnings:
+        warn(message)
+    for note in result.notes:
+        click.echo(f"pipewatch: {note}", err=True)
     if color is None:
         color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     write_output(render(outcome, fmt, color=color), output)
+    if github:
+        from pipewatch.outputs.github import github_report
+
+        github_report(outcome, project_dir=project_dir)
     sys.exit(0 if outcome.gate.passed else 1)
 
 
@@ -178,6 +161,19 @@ def classify_cmd(message: str | None, adapter: str | None, fmt: str) -> None:
             )
             click.echo(f"{verdict.category}\t{verdict.action}{target}\t{verdict.evidence}")
 
+
+def _register() -> None:
+    from pipewatch.commands.history import history
+    from pipewatch.commands.report import report_command
+    from pipewatch.commands.run import retry_plan_command, run_command
+
+    main.add_command(run_command, "run")
+    main.add_command(retry_plan_command, "retry-plan")
+    main.add_command(history, "history")
+    main.add_command(report_command, "report")
+
+
+_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

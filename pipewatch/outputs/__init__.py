@@ -1,11 +1,11 @@
-"""Renderers of an after-run `Outcome`: text for terminals, JSON (a contract), Markdown for CI pages."""
+"""Renderers of an after-run `Outcome`: text for terminals, JSON (a contract), Markdown and JUnit for CI."""
 
 from __future__ import annotations
 
 from pipewatch.analysis import Outcome
 from pipewatch.errors import UsageError
 
-FORMATS = ("text", "json", "markdown")
+FORMATS = ("text", "json", "markdown", "junit")
 
 
 def render(outcome: Outcome, fmt: str, *, color: bool = False) -> str:
@@ -18,6 +18,10 @@ def render(outcome: Outcome, fmt: str, *, color: bool = False) -> str:
         from pipewatch.outputs.markdown import render_markdown
 
         return render_markdown(outcome)
+    if fmt == "junit":
+        from pipewatch.outputs.junit import render_junit
+
+        return render_junit(outcome)
     if fmt == "text":
         from pipewatch.outputs.text import render_text
 

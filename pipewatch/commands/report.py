@@ -1,0 +1,83 @@
+"""`pipewatch report`: write the self-contained HTML report of the last dbt invocation.
+
+Reads the artifacts (and, when there is one, the history store for trends and anomalies); writes one
+HTML file. It never writes to the history store: recording runs is `after-run`'s job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipewatch.commands.common import (
+    handle_errors,
+    project_dir_option,
+    resolve_target_dir,
+    target_path_option,
+    warn,
+)
+
+DEFAULT_OUTPUT = Path("pipewatch-report.html")
+
+
+@click.command("report")
+@project_dir_option
+@target_path_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+    help="Where to write the HTML file.",
+)
+@click.option(
+    "--history",
+    "history_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History store for trends (default: pipewatch.yml `history`, .pipewatch/history.duckdb).",
+)
+@click.option("--no-history", is_flag=True, help="Leave trends and anomalies out.")
+@click.option(
+    "--runs",
+    type=click.IntRange(min=2, max=10000),
+    default=60,
+    show_default=True,
+    help="How many past runs the trend charts show.",
+)
+@handle_errors
+def report_command(
+    project_dir: Path,
+    target_path: str | None,
+    output: Path,
+    history_path: Path | None,
+    no_history: bool,
+    runs: int,
+) -> None:
+    """Write the HTML report of the last dbt invocation: failures, lineage, timeline, quality, trends."""
+    from pipewatch.analysis import analyze
+    from pipewatch.artifacts import load_run
+    from pipewatch.config import load_config
+    from pipewatch.outputs.html_report import history_points_from_store, write_html_report
+
+    config = load_config(project_dir)
+    run = load_run(resolve_target_dir(project_dir, target_path, config.target_path))
+    outcome = analyze(run, config)
+    for message in outcome.warnings:
+        warn(message)
+    points = None
+    store_file = None if no_history else (history_path or config.history_file())
+    if store_file is not None and store_file.is_file():
+        from pipewatch.history.anomalies import detect_anomalies
+        from pipewatch.history.ingest import invocation_key
+        from pipewatch.history.store import HistoryStore
+
+        store = HistoryStore(store_file)
+        points = history_points_from_store(store, limit=runs, project=run.project_name)
+        recorded = {p.get("invocation_id") for p in points}
+        if invocation_key(run) in recorded:
+            outcome.anomalies = detect_anomalies(store, invocation_key(run))
+    written = write_html_report(outcome, output, history_points=points)
+    click.echo(f"pipewatch: report written to {written}", err=True)

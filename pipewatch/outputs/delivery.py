@@ -1,0 +1,223 @@
+"""Posting a JSON payload to a webhook (Slack) over HTTP, with a timeout and retries that respect the server.
+
+Standard library only (`urllib.request`): no HTTP client dependency for one POST. What is retried,
+within one call: 429 (after `Retry-After` when the server sends one), 5xx, timeouts, refused or
+dropped connections. What is not: any other 4xx (the payload or the webhook is wrong; asking again
+changes nothing). The webhook URL is a secret (whoever holds it can post to the channel): it is never
+part of a result or an exception; `mask_url` and `mask_secrets` hide it in anything that is shown.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipewatch import __version__
+from pipewatch.errors import ConfigError
+
+SLACK_MASK = "https://hooks.slack.com/services/***"
+# Slack's webhook hosts and paths: the secret is everything after the path prefix.
+_SLACK_HOOK = re.compile(r"https?://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/[\w/*-]*")
+_BODY_LIMIT = 300
+
+
+def mask_url(url: str) -> str:
+    """The webhook URL as it may be shown: Slack's host with the secret path replaced by `***`."""
+    if _SLACK_HOOK.fullmatch(url.strip()):
+        return SLACK_MASK
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "***"
+    if parts.scheme and parts.hostname:
+        return f"{parts.scheme}://{parts.hostname}/***"
+    return "***"
+
+
+def mask_secrets(text: str, url: str | None = None) -> str:
+    """`text` with the webhook URL (and any Slack webhook URL at all) replaced by its masked form."""
+    if url:
+        for form in {url, url.strip()}:
+            text = text.replace(form, mask_url(url))
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            parts = None
+        # The secret is the path (and query): mask it wherever it shows up, with or without the host.
+        for secret in (parts.path, parts.query) if parts else ():
+            if len(secret) >= 8:
+                text = text.replace(secret, "/***" if secret.startswith("/") else "***")
+    return _SLACK_HOOK.sub(SLACK_MASK, text)
+
+
+def check_webhook_url(url: str) -> str:
+    """The URL, stripped, if it is an http(s) URL with a host; ConfigError (URL masked) otherwise.
+
+    urllib would also open `file:` and `ftp:` URLs; a webhook setting must never read local files.
+    """
+    stripped = url.strip()
+    try:
+        parts = urlsplit(stripped)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"Slack webhook URL {mask_url(stripped)} is not an http(s) URL "
+            "(PIPEWATCH_SLACK_WEBHOOK or slack.webhook_url in pipewatch.yml)"
+        )
+    return stripped
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """How hard one delivery tries: per-request timeout, attempts, and the backoff between them."""
+
+    timeout_s: float = 10.0
+    attempts: int = 4  # requests in total, the first included
+    backoff_s: float = 1.0  # first wait; doubles each retry, with jitter
+    max_backoff_s: float = 30.0
+    max_retry_after_s: float = 60.0  # a longer Retry-After is not waited out: the alert stays queued
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def backoff(self, retry: int) -> float:
+        """The wait before retry number `retry` (1-based): exponential, capped, jittered by +-25%."""
+        base = min(self.max_backoff_s, self.backoff_s * 2.0 ** (retry - 1))
+        return base * random.uniform(0.75, 1.25)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What happened to one payload: delivered or not, after how many requests, and why not."""
+
+    ok: bool
+    status: int | None  # the last HTTP status, None when no response came back
+    attempts: int
+    error: str | None = None  # one line, webhook URL masked
+    retryable: bool = False  # a later run may succeed (rate limit, server or network trouble)
+    waited_s: float = 0.0
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is misconfigured; following it would turn the POST into a GET."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
+def retry_after_seconds(
+    headers: Message | Mapping[str, str] | None, now: float | None = None
+) -> float | None:
+    """The wait a `Retry-After` header asks for (seconds or an HTTP date), or None if absent/unreadable."""
+    if headers is None:
+        return None
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    value = str(value).strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:  # pragma: no cover - older Pythons returned None instead of raising
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _read_snippet(response: Any) -> str:
+    try:
+        data: bytes = response.read(_BODY_LIMIT)
+    except (OSError, http.client.HTTPException):
+        return ""
+    return " ".join(data.decode("utf-8", "replace").split())
+
+
+def post_json(url: str, payload: Mapping[str, Any], policy: DeliveryPolicy | None = None) -> DeliveryResult:
+    """POST `payload` as JSON to `url`, retrying per `policy`; never raises for HTTP or network trouble.
+
+    A bad URL (not http/https) is a ConfigError. The result's `error` never contains the URL.
+    """
+    result = _post(check_webhook_url(url), payload, policy or DeliveryPolicy())
+    if result.error:
+        # Whatever the server or the network said, the webhook URL does not leave this function.
+        result = replace(result, error=mask_secrets(result.error, url))
+    return result
+
+
+def _post(target: str, payload: Mapping[str, Any], policy: DeliveryPolicy) -> DeliveryResult:
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    waited = 0.0
+    status: int | None = None
+    error = "not attempted"
+    attempts = max(1, policy.attempts)
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(
+            target,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": f"pipewatch/{__version__}",
+            },
+        )
+        wait: float | None = None
+        try:
+            with _OPENER.open(request, timeout=policy.timeout_s) as response:
+                status = int(response.status)
+                snippet = _read_snippet(response)
+            if 200 <= status < 300:
+                return DeliveryResult(True, status, attempt, None, False, waited)
+            # 1xx/3xx that urllib hands back: nothing a retry will fix.
+            return DeliveryResult(False, status, attempt, f"HTTP {status} {snippet}".strip(), False, waited)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            snippet = _read_snippet(exc)
+            error = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+            if status == 429:
+                wait = retry_after_seconds(exc.headers)
+                if wait is not None and wait > policy.max_retry_after_s:
+                    return DeliveryResult(
+                        False, status, attempt, f"{error} (Retry-After {wait:g}s)", True, waited
+                    )
+            elif not 500 <= status < 600:
+                return DeliveryResult(False, status, attempt, error, False, waited)
+        except urllib.error.URLError as exc:
+            status = None
+            error = f"cannot connect: {_reason(exc.reason)}"
+        except TimeoutError:
+            status = None
+            error = f"timed out after {policy.timeout_s:g}s"
+        except (http.client.HTTPException, OSError) as exc:
+            # RemoteDisconnected, ConnectionResetError, IncompleteRead: the server dropped us mid-way.
+            status = None
+            error = f"connection dropped: {_reason(exc)}"
+        if attempt < attempts:
+            delay = wait if wait is not None else policy.backoff(attempt)
+            policy.sleep(delay)
+            waited += delay
+    return DeliveryResult(False, status, attempts, f"{error} (after {attempts} attempts)", True, waited)
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    text = str(reason).strip() or type(reason).__name__
+    return " ".join(text.split())
