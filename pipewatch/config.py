@@ -18,20 +18,34 @@ import yaml
 from pipewatch.errors import ConfigError
 
 CONFIG_FILENAME = "pipewatch.yml"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str | int | float) -> float:
-    """Turn `90s`, `30m`, `48h`, `2d` or `1w` (or a number of seconds) into seconds; ValueError otherwise."""
+    """Seconds in `90s`, `30m`, `48h`, `2d`, `1w` or `1h30m` (a bare number is seconds); ValueError otherwise.
+
+    The one duration parser of pipewatch: rule files (`freshness.max_age`), pipewatch.yml
+    (`alert_suppression`) and flags (`--keep 90d`) all read durations through it.
+    """
     if isinstance(text, bool):
-        raise ValueError(f"not a duration: {text!r}")
+        raise ValueError(
+            f"bad duration `{text}`: use a number and a unit s, m, h, d or w (e.g. 48h, 2d, 30m)"
+        )
     if isinstance(text, int | float):
         return float(text)
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use a number and a unit: 90s, 30m, 48h, 2d, 1w)")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    s = str(text).strip().lower()
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(s):
+        if s[pos : match.start()].strip():
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not s or pos == 0 or s[pos:].strip():
+        raise ValueError(
+            f"bad duration `{text}`: use a number and a unit s, m, h, d or w (e.g. 48h, 2d, 30m)"
+        )
+    return total
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,7 +192,7 @@ def test_prune_keeps_recent_runs(history_file: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("pruned 15 run(s) generated before ")
     assert len(store_ids(history_file)) == 15
-    one_line_error(run_cli("prune", "--keep", "soon", "--history", history_file), 2, "--keep: not a duration")
+    one_line_error(run_cli("prune", "--keep", "soon", "--history", history_file), 2, "--keep: bad duration")
     assert run_cli("prune", "--history", history_file.with_name("absent.duckdb")).stdout.startswith(
         "no history store at"
     )

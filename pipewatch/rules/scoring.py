@@ -1,0 +1,72 @@
+"""Thresholds (pass / fail / warn per check) and the CI gate over a quality report.
+
+A counting check fails when its failing rows exceed `max_failures`, or its failing ratio
+(failing / total rows) exceeds `max_failure_ratio`; with neither given, any failing row fails.
+A `warn`-severity check that would fail is `warn`. The score is DESIGN.md's: per check
+`1 - failing/total` (1/0 for row_count and freshness, 0 for an error), weighted mean per table,
+tables weighted by their weight sums (see `results.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipewatch.rules.results import QualityReport
+from pipewatch.rules.spec import Check
+
+
+def thresholds(check: Check) -> dict[str, Any]:
+    """The limits a counting check is judged by, as reported (`max_failures` 0 when none is given)."""
+    out: dict[str, Any] = {}
+    if check.max_failures is not None or check.max_failure_ratio is None:
+        out["max_failures"] = check.max_failures or 0
+    if check.max_failure_ratio is not None:
+        out["max_failure_ratio"] = check.max_failure_ratio
+    return out
+
+
+def exceeds(check: Check, failing: int, total: int | None) -> bool:
+    """Whether `failing` rows out of `total` break the check's thresholds."""
+    limits = thresholds(check)
+    if "max_failures" in limits and failing > limits["max_failures"]:
+        return True
+    ratio = failing / total if total else 0.0
+    return "max_failure_ratio" in limits and ratio > limits["max_failure_ratio"]
+
+
+def status_for(check: Check, failed: bool) -> str:
+    """`pass`, or `fail` / `warn` by severity when the check failed."""
+    if not failed:
+        return "pass"
+    return "warn" if check.severity == "warn" else "fail"
+
+
+def gate(report: QualityReport | None, min_score: float | None = None) -> tuple[bool, list[str]]:
+    """Whether a run passes the quality gate, and why not.
+
+    Fails on an error-severity check that failed or errored, or an overall score below `min_score`.
+    `warn`-severity checks never fail the gate.
+    """
+    reasons: list[str] = []
+    if report is None:
+        return True, reasons
+    for c in report.checks:
+        if c.severity == "warn":
+            continue
+        if c.status == "error":
+            reasons.append(f"{c.check_id}: check could not run: {c.message or 'query failed'}")
+        elif c.status == "fail":
+            unit = "rows" if c.failing_unit == "rows" else f"{c.failing_unit}"
+            if c.type in ("row_count", "freshness"):
+                reasons.append(f"{c.check_id}: failed ({c.message or _metric(c.type, c.metric)})")
+            else:
+                reasons.append(f"{c.check_id}: {c.failing_rows} failing {unit} of {c.total_rows}")
+    if min_score is not None and report.score < min_score:
+        reasons.append(f"quality score {report.score:.4f} is below the minimum {min_score:g}")
+    return not reasons, reasons
+
+
+def _metric(kind: str, metric: float | None) -> str:
+    if metric is None:
+        return "no rows"
+    return f"{int(metric)} rows" if kind == "row_count" else f"lag {metric:.0f}s"
