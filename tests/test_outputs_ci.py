@@ -291,17 +291,13 @@ def test_prometheus_file_is_replaced_atomically(outcome: Outcome, tmp_path: Path
 
 
 def test_ci_snippets_are_valid_yaml() -> None:
-    """The GitHub Actions and GitLab CI snippets (docs/ci.md, or the README once merged) parse and gate."""
+    """The README's GitHub Actions and GitLab CI snippets parse and gate."""
     import yaml
 
     from tests.conftest import REPO
 
-    texts = [
-        p.read_text(encoding="utf-8") for p in (REPO / "docs" / "ci.md", REPO / "README.md") if p.exists()
-    ]
-    blocks = [
-        b for t in texts for b in re.findall(r"```yaml\n(.*?)```", t, re.S) if "pipewatch after-run" in b
-    ]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "pipewatch after-run" in b]
     docs = [yaml.safe_load(b) for b in blocks]
     github = [d for d in docs if "jobs" in d]
     gitlab = [d for d in docs if "dbt-build" in d]
