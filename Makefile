@@ -22,6 +22,7 @@ venv: $(BIN)/.pipewatch-installed
 # dbt exits 1 when a node fails (the demo plants failures on purpose) and 2 when dbt itself crashes;
 # pipewatch exits 1 when its gate fails and 2/3 on bad input or a warehouse error. Only crashes fail the demo.
 demo: venv
+	if [ -f $(EXAMPLE)/packages.yml ]; then $(DBT) deps $(DBT_FLAGS) --quiet; fi
 	$(DBT) seed $(DBT_FLAGS) --quiet; rc=$$?; [ $$rc -le 1 ] || exit $$rc
 	$(DBT) source freshness $(DBT_FLAGS) --quiet; rc=$$?; [ $$rc -le 1 ] || exit $$rc
 	$(DBT) build $(DBT_FLAGS); rc=$$?; [ $$rc -le 1 ] || exit $$rc

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from datetime import datetime, timezone
@@ -16,6 +17,8 @@ from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipewatch.history import (
     SCHEMA_VERSION,
@@ -23,6 +26,7 @@ from pipewatch.history import (
     HistoryLockedError,
     HistoryStore,
 )
+from pipewatch.history.alerts import NewAlert
 from pipewatch.history.testing import freshness_result, make_run, node_result, project_run
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 
@@ -302,6 +306,181 @@ def test_alert_outbox_enqueue_is_idempotent_and_tracks_delivery(store: HistorySt
     assert [a.dedup_key for a in outbox.pending()] == ["inv-1:m1:anomaly"]
     with pytest.raises(HistoryError, match="no alert"):
         outbox.mark_sent("nope")
+
+
+class CountingStore(HistoryStore):
+    """A real store that counts how often it opens its file (each open costs tens of milliseconds)."""
+
+    opens = 0
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        self.opens += 1
+        return super()._open()
+
+
+def test_enqueue_many_queues_a_batch_in_one_open_and_returns_the_new_keys(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "history.duckdb")
+    outbox = store.alerts
+    assert outbox.enqueue("k-002", kind="failure", node="model.shop.m2", payload={"old": True}, now=T0)
+    store.opens = 0
+    batch = [
+        NewAlert(f"k-{i:03d}", "failure", f"model.shop.m{i}", {"fingerprint": f"fp{i}"}) for i in range(500)
+    ]
+    batch.insert(0, NewAlert("message", "slack_message", None, {"items": ["k-000"], "n": 1}))
+    batch.append(
+        NewAlert("k-007", "failure", "model.shop.other", {"fingerprint": "second"})
+    )  # first one wins
+    inserted = outbox.enqueue_many(batch, invocation_id="inv-1", now=T0 + 5)
+    assert store.opens == 1
+    assert inserted == ["message"] + [f"k-{i:03d}" for i in range(500) if i != 2]  # in the order given
+    assert outbox.enqueue_many(batch, invocation_id="inv-1", now=T0 + 6) == []  # idempotent
+    assert outbox.enqueue_many([]) == []
+    assert count(store.path, "SELECT count(*) FROM alerts") == 501
+
+    message, kept, seventh = outbox.get("message"), outbox.get("k-002"), outbox.get("k-007")
+    assert message is not None and (message.kind, message.node, message.invocation_id) == (
+        "slack_message",
+        None,
+        "inv-1",
+    )
+    assert message.payload == {"items": ["k-000"], "n": 1} and message.created_at == T0 + 5
+    assert (message.status, message.attempts, message.sent_at) == ("pending", 0, None)
+    assert kept is not None and kept.payload == {"old": True} and kept.created_at == T0
+    assert seventh is not None and (seventh.node, seventh.payload) == (
+        "model.shop.m7",
+        {"fingerprint": "fp7"},
+    )
+
+
+def test_record_deliveries_marks_sent_and_failed_in_one_transaction(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "history.duckdb")
+    outbox = store.alerts
+    assert outbox.record_deliveries([], {}) == [] and not store.exists  # nothing to record opens nothing
+    outbox.enqueue_many([NewAlert(f"k{i}", "failure", f"model.shop.m{i}") for i in range(300)], now=T0)
+    store.opens = 0
+    missing = outbox.record_deliveries(
+        [f"k{i}" for i in range(200)] + ["gone", "k0"],
+        {"k200": "HTTP 500", "k201": "x" * 5000, "lost": "HTTP 500"},
+        now=T0 + 60,
+    )
+    assert store.opens == 1 and missing == ["gone", "lost"]
+    sent, failed, cut = outbox.get("k0"), outbox.get("k200"), outbox.get("k201")
+    assert sent is not None and (sent.status, sent.attempts, sent.sent_at, sent.last_error) == (
+        "sent",
+        1,
+        T0 + 60,
+        None,
+    )
+    assert failed is not None and (failed.status, failed.attempts, failed.last_error) == (
+        "failed",
+        1,
+        "HTTP 500",
+    )
+    assert cut is not None and cut.last_error == "x" * 1000
+    assert [a.dedup_key for a in outbox.pending()] == sorted(f"k{i}" for i in range(200, 300))
+
+    # A retry that fails again, then one that gets through: each is one more attempt.
+    outbox.record_deliveries(failed={"k200": "timed out"})
+    outbox.record_deliveries(["k200"], now=T0 + 120)
+    again = outbox.get("k200")
+    assert again is not None and (again.status, again.attempts, again.sent_at, again.last_error) == (
+        "sent",
+        3,
+        T0 + 120,
+        None,
+    )
+    with pytest.raises(ValueError, match="both sent and failed"):
+        outbox.record_deliveries(["k250"], {"k250": "HTTP 500"})
+    untouched = outbox.get("k250")
+    assert untouched is not None and (untouched.status, untouched.attempts) == ("pending", 0)
+    with pytest.raises(HistoryError, match="no alert with dedup key 'gone'"):
+        outbox.mark_failed("gone", "HTTP 500")
+
+
+def test_latest_per_node_answers_every_node_in_one_open(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "history.duckdb")
+    outbox = store.alerts
+    assert outbox.latest_per_node() == {} and not store.exists
+    outbox.enqueue_many(
+        [NewAlert("a1", "failure", "m1", {"fingerprint": "one"}), NewAlert("msg", "slack_message")], now=T0
+    )
+    outbox.enqueue_many([NewAlert("a2", "failure", "m1", {"fingerprint": "two"})], now=T0 + 10)
+    outbox.enqueue_many(
+        [NewAlert("r1", "failure_resolved", "m1"), NewAlert("b1", "anomaly", "m2")], now=T0 + 20
+    )
+    outbox.mark_sent("a1", now=T0 + 30)  # sent after a2 was queued: a1 is the latest failure of m1
+    for _ in range(5):
+        outbox.mark_failed("b1", "HTTP 500")  # given up
+    store.opens = 0
+    latest = outbox.latest_per_node()
+    assert store.opens == 1
+    assert sorted(latest) == [("failure", "m1"), ("failure_resolved", "m1")]  # no node, or given up: left out
+    first = latest[("failure", "m1")]
+    assert (first.dedup_key, first.payload, first.at, first.status) == (
+        "a1",
+        {"fingerprint": "one"},
+        T0 + 30,
+        "sent",
+    )
+    assert latest[("failure_resolved", "m1")].at == T0 + 20
+    assert sorted(outbox.latest_per_node(max_attempts=None)) == [
+        ("anomaly", "m2"),
+        ("failure", "m1"),
+        ("failure_resolved", "m1"),
+    ]
+    assert list(outbox.latest_per_node(["failure", "check"])) == [("failure", "m1")]
+    assert outbox.latest_per_node(["anomaly"], max_attempts=6)[("anomaly", "m2")].attempts == 5
+    assert outbox.latest_per_node(["nothing"]) == {}
+
+
+_ALERT = st.tuples(
+    st.sampled_from(["failure", "check"]),
+    st.sampled_from(["m1", "m2"]),
+    st.integers(0, 3),  # queued at T0 + this
+    st.sampled_from([None, 2, 4]),  # sent at T0 + this, or not sent (never before it was queued)
+    st.integers(0, 2),  # failed deliveries first
+)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(_ALERT, min_size=1, max_size=10))
+def test_latest_per_node_agrees_with_last_alert_for_and_a_plain_model(
+    alerts: list[tuple[str, str, int, int | None, int]],
+) -> None:
+    """Recency is sent time, else queue time, then queue time, then dedup key; given-up alerts drop out."""
+    queued: dict[float, list[NewAlert]] = {}
+    failing: dict[int, dict[str, str]] = {}
+    sent: dict[float, list[str]] = {}
+    every: dict[tuple[str, str], tuple[float, float, str]] = {}
+    live: dict[tuple[str, str], tuple[float, float, str]] = {}
+    for i, (kind, node, at_queued, at_sent, failures) in enumerate(alerts):
+        key = f"a{i:02d}"
+        queued.setdefault(T0 + at_queued, []).append(NewAlert(key, kind, node))
+        for attempt in range(failures):
+            failing.setdefault(attempt, {})[key] = "HTTP 500"
+        at = T0 + at_queued
+        if at_sent is not None:
+            at = T0 + max(at_queued, at_sent)
+            sent.setdefault(at, []).append(key)
+        rank = (at, T0 + at_queued, key)
+        every[(kind, node)] = max(every.get((kind, node), rank), rank)
+        if at_sent is not None or failures < 2:
+            live[(kind, node)] = max(live.get((kind, node), rank), rank)
+    with tempfile.TemporaryDirectory() as tmp:
+        outbox = HistoryStore(Path(tmp) / "history.duckdb").alerts
+        for now, batch in queued.items():
+            outbox.enqueue_many(batch, now=now)
+        for _, errors in sorted(failing.items()):
+            outbox.record_deliveries(failed=errors)
+        for now, keys in sent.items():
+            outbox.record_deliveries(keys, now=now)
+        latest = outbox.latest_per_node(max_attempts=None)
+        assert {k: (a.at, a.created_at, a.dedup_key) for k, a in latest.items()} == every
+        assert {k: a.dedup_key for k, a in outbox.latest_per_node(max_attempts=2).items()} == {
+            k: r[2] for k, r in live.items()
+        }
+        kind, node = alerts[0][:2]
+        assert outbox.last_alert_for(node, kind, status=None) == latest[(kind, node)]
 
 
 # --- damaged, foreign and newer files ----------------------------------------------------------

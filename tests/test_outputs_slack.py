@@ -50,6 +50,7 @@ from pipewatch.outputs.slack import (
 )
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 from tests.conftest import BuiltProject
+from tests.test_history_store import CountingStore
 
 SECRET = "T0000/B0000/XXXXsecretXXXX"
 HOUR = 3600.0
@@ -630,6 +631,28 @@ def test_an_outage_of_hundreds_of_models_is_one_message_fast(webhook: Webhook, s
         analyze(replace(run, invocation_id="big-2"), config), config, store, now=HOUR, policy=fast_policy()
     )
     assert again.sent == [] and len(again.suppressed) == 300
+
+
+def test_the_outbox_is_opened_as_often_for_300_failures_as_for_3(webhook: Webhook, tmp_path: Path) -> None:
+    """A message and all its item markers are queued, marked and read back in batches, not per item."""
+    config = _config(webhook.url)
+    opens: dict[int, int] = {}
+    for n in (3, 300):
+        store = CountingStore(tmp_path / f"history-{n}.duckdb")
+        run = _many_failures_run(n, "permission denied for schema analytics")
+        webhook.answer(*[("status", 500)] * 3)
+        failed = notify(analyze(run, config), config, store, now=0.0, policy=fast_policy())
+        retried = notify(
+            analyze(replace(run, invocation_id="big-2"), config),
+            config,
+            store,
+            now=HOUR,
+            policy=fast_policy(),
+        )
+        assert len(failed.failed) == 1 and len(retried.sent) == 1 and len(retried.suppressed) == n
+        opens[n] = store.opens
+        assert {s for _, s, _ in messages(store)} == {"sent"}
+    assert opens[3] == opens[300] <= 10, opens
 
 
 def test_distinct_failures_are_listed_then_cut() -> None:

@@ -20,7 +20,6 @@ What counts as "changed": a failure's category, or its message with digits ignor
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -526,34 +525,16 @@ def read_prior_alerts(
 ) -> dict[tuple[str, str], PriorAlert]:
     """The latest marker per (kind, node) that was delivered or is still being tried, in one query.
 
-    Read in bulk (one store open) because resolutions must look at every alerted node; the outbox's
-    `last_alert_for` answers one node at a time.
+    Read in bulk (`AlertOutbox.latest_per_node`, one store open) because resolutions must look at
+    every alerted node; the outbox's `last_alert_for` answers one node at a time.
     """
-    if not store.exists:
-        return {}
     kinds = [FAILURE, CHECK, ANOMALY, *RESOLVED_KIND.values()]
-    sql = """
-        SELECT kind, node, CAST(payload AS VARCHAR), status, epoch(coalesce(sent_at, created_at))
-        FROM (
-            SELECT *, row_number() OVER (
-                PARTITION BY kind, node ORDER BY coalesce(sent_at, created_at) DESC, created_at DESC
-            ) AS rank
-            FROM alerts
-            WHERE node IS NOT NULL AND list_contains($kinds, kind)
-              AND (status = 'sent' OR attempts < $max)
-        ) WHERE rank = 1
-    """
-    with store.connect() as con:
-        rows = con.execute(sql, {"kinds": kinds, "max": max_attempts}).fetchall()
+    latest = store.alerts.latest_per_node(kinds, max_attempts=max_attempts)
     prior: dict[tuple[str, str], PriorAlert] = {}
-    for kind, node, payload, status, at in rows:
-        try:
-            data = json.loads(payload) if payload else {}
-        except ValueError:
-            data = {}
-        fp = data.get("fingerprint") if isinstance(data, dict) else None
-        prior[(str(kind), str(node))] = PriorAlert(
-            str(kind), str(node), fp if isinstance(fp, str) else None, float(at), status == "sent"
+    for (kind, node), alert in latest.items():
+        fp = alert.payload.get("fingerprint")
+        prior[(kind, node)] = PriorAlert(
+            kind, node, fp if isinstance(fp, str) else None, alert.at, alert.status == "sent"
         )
     return prior
 
@@ -650,26 +631,6 @@ def notify(
     return report
 
 
-# The outbox's `enqueue`/`mark_*` open the store once per alert (tens of ms each): a warehouse outage
-# failing 500 models would spend minutes there. A message and its item markers are therefore written,
-# and later marked, in one transaction each, with the same SQL and semantics as `AlertOutbox`
-# (insert-if-absent on the dedup key; sent: attempts + 1 and sent_at; failed: attempts + 1 and the
-# error). This also keeps a message and its markers consistent if the process dies in between.
-_INSERT = (
-    "INSERT INTO alerts (dedup_key, invocation_id, kind, node, payload, status, attempts, created_at) "
-    "VALUES ($key, $inv, $kind, $node, $payload, 'pending', 0, {now}) ON CONFLICT DO NOTHING"
-)
-_MARK_SENT = (
-    "UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = {now}, last_error = NULL "
-    "WHERE list_contains($keys, dedup_key)"
-)
-_MARK_FAILED = (
-    "UPDATE alerts SET status = 'failed', attempts = attempts + 1, last_error = $error "
-    "WHERE list_contains($keys, dedup_key)"
-)
-_ERROR_LIMIT = 1000
-
-
 def _enqueue(
     store: HistoryStore,
     invocation: str,
@@ -678,49 +639,28 @@ def _enqueue(
     message: dict[str, Any],
     now: float,
 ) -> str | None:
-    """Queue one message and its item markers (one transaction); its dedup key if it is new, else None."""
-    from pipewatch.history.ingest import sql_timestamp
-    from pipewatch.history.store import transaction
+    """Queue one message and its item markers (one statement); its dedup key if it is new, else None."""
+    from pipewatch.history.alerts import NewAlert
 
     markers = [_marker_key(invocation, i) for i in items]
     key = f"slack:{invocation}:{what}:{_digest(markers)}"
-    sql = _INSERT.format(now=sql_timestamp("$now"))
-    rows = [
-        {
-            "key": marker,
-            "inv": invocation,
-            "kind": item.kind,
-            "node": item.node,
-            "payload": json.dumps({"fingerprint": item.fingerprint, "message": key}, sort_keys=True),
-            "now": now,
-        }
+    rows = [NewAlert(key, KIND_MESSAGE, None, {"slack": message, "items": markers})]
+    rows += [
+        NewAlert(marker, item.kind, item.node, {"fingerprint": item.fingerprint, "message": key})
         for marker, item in zip(markers, items, strict=True)
     ]
-    body = json.dumps({"slack": message, "items": markers}, sort_keys=True, default=str)
-    with store.connect() as con, transaction(con):
-        inserted = con.execute(
-            sql,
-            {"key": key, "inv": invocation, "kind": KIND_MESSAGE, "node": None, "payload": body, "now": now},
-        ).fetchone()
-        if rows:
-            con.executemany(sql, rows)
-    return key if inserted and inserted[0] else None
+    inserted = store.alerts.enqueue_many(rows, invocation_id=invocation, now=now)
+    return key if key in inserted else None
 
 
 def _mark(
     store: HistoryStore, keys: Sequence[str], *, delivered: bool, now: float, error: str | None
 ) -> None:
     """Mark a message and its markers sent, or failed with the (masked) error, in one transaction."""
-    from pipewatch.history.ingest import sql_timestamp
-    from pipewatch.history.store import transaction
-
-    with store.connect() as con, transaction(con):
-        if delivered:
-            con.execute(_MARK_SENT.format(now=sql_timestamp("$now")), {"keys": list(keys), "now": now})
-        else:
-            con.execute(
-                _MARK_FAILED, {"keys": list(keys), "error": (error or "not delivered")[:_ERROR_LIMIT]}
-            )
+    if delivered:
+        store.alerts.record_deliveries(keys, now=now)
+    else:
+        store.alerts.record_deliveries(failed=dict.fromkeys(keys, error or "not delivered"), now=now)
 
 
 def _late_note(payload: dict[str, Any], attempts: int, created_at: float) -> dict[str, Any]:
