@@ -235,3 +235,9 @@ def test_cli_json_retries_a_transient_failure_with_dbt_retry(project: Path, tmp_
     assert second["backoff_s"] == 0.0
     assert results_of(second["run_results"]) == {FLAKY: "success", AFTER: "success", AFTER_TEST: "pass"}
     assert (state / "flaky.marker").exists()
+    # Both attempts are their own dbt invocations, and both land in the history store.
+    import duckdb
+
+    with duckdb.connect(str(project / ".pipewatch" / "history.duckdb"), read_only=True) as con:
+        stored = {row[0] for row in con.execute("select invocation_id from invocations").fetchall()}
+    assert len(stored) == 2

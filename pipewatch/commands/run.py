@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pipewatch.commands.common import handle_errors, resolve_target_dir
+from pipewatch.commands.common import handle_errors, resolve_target_dir, warn
 from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, Backoff, RetryPlan
 from pipewatch.triage.runner import Attempt, RunSummary, plan_last_run, run_with_retries
 
@@ -54,10 +54,24 @@ F = TypeVar("F", bound=Callable[..., Any])
     help="Seconds; the longest any single wait may be.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--history",
+    "history_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History store to record every attempt into (default: pipewatch.yml, .pipewatch/history.duckdb).",
+)
+@click.option("--no-history", is_flag=True, help="Do not record the attempts.")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 @handle_errors
 def run_command(
-    max_retries: int, backoff_base: float, backoff_cap: float, fmt: str, dbt_args: tuple[str, ...]
+    max_retries: int,
+    backoff_base: float,
+    backoff_cap: float,
+    fmt: str,
+    history_path: Path | None,
+    no_history: bool,
+    dbt_args: tuple[str, ...],
 ) -> None:
     """Run a dbt command and retry its transient failures: `pipewatch run -- dbt build [dbt args...]`.
 
@@ -84,11 +98,39 @@ def run_command(
         on_output=lambda line: click.echo(line, nl=False, err=True),
         on_attempt=show_attempt,
     )
+    if not no_history:
+        record_attempts(summary, history_path)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         click.echo(render_summary(summary))
     sys.exit(summary.exit_code)
+
+
+def record_attempts(summary: RunSummary, history_path: Path | None) -> None:
+    """Record every attempt that ran nodes into the history store (each is its own dbt invocation).
+
+    A history problem is a warning: the retries already happened and their exit code stands.
+    """
+    from pipewatch.artifacts import load_run
+    from pipewatch.config import load_config
+    from pipewatch.errors import PipewatchError
+    from pipewatch.history import HistoryStore
+
+    path = history_path or load_config(summary.project_dir).history_file()
+    saved = [a.run_results for a in summary.attempts if a.run_results is not None]
+    if path is None or not saved:
+        return
+    manifest = summary.target_dir / "manifest.json"
+    store = HistoryStore(path)
+    try:
+        for run_results in saved:
+            run = load_run(
+                summary.target_dir, manifest=manifest if manifest.is_file() else None, run_results=run_results
+            )
+            store.ingest(run)
+    except PipewatchError as exc:
+        warn(f"attempts not recorded in history: {exc}")
 
 
 @click.command("retry-plan", context_settings={"help_option_names": ["-h", "--help"]})
