@@ -12,9 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipewatch.analysis import Outcome, analyze, decide_gate
-from pipewatch.artifacts import load_run
+from pipewatch.artifacts import Run, load_run
 from pipewatch.config import Config
 from pipewatch.rules.results import QualityReport
+
+
+@dataclass(frozen=True, slots=True)
+class QualityRequest:
+    """Which checks after-run should run, and on which warehouse (the `check` command's flags)."""
+
+    rules_path: Path | None = None
+    dbt_tests: bool = False
+    duckdb: Path | None = None
+    project_dir: Path = Path(".")
+    profiles_dir: Path | None = None
+    target: str | None = None
+    profile: str | None = None
+    samples: int = 5
 
 
 @dataclass(slots=True)
@@ -24,7 +38,7 @@ class AfterRunOptions:
     target_dir: Path
     config: Config
     history: Path | None = None  # the store to record into; None: no history
-    quality: QualityReport | None = None  # quality checks already run for this invocation
+    quality: QualityRequest | None = None  # checks to run against this invocation's tables
     slack: bool = False
     report: Path | None = None
     prometheus: Path | None = None
@@ -42,7 +56,8 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
     """Analyse the last dbt invocation and carry out every requested side effect."""
     config = options.config
     run = load_run(options.target_dir)
-    outcome = analyze(run, config, quality=options.quality)
+    quality = run_requested_checks(options.quality, config, run) if options.quality else None
+    outcome = analyze(run, config, quality=quality)
     result = AfterRunResult(outcome)
     store = None
     if options.history is not None:
@@ -52,7 +67,7 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
         anomaly_config = AnomalyConfig.from_mapping(config.extra.get("anomalies"), str(config.source))
         try:
             ingested, outcome.anomalies = record_and_detect(
-                store, run, quality=options.quality, freshness=outcome.freshness, config=anomaly_config
+                store, run, quality=quality, freshness=outcome.freshness, config=anomaly_config
             )
         except HistoryError as exc:
             # A broken or busy history store must not hide the run's own verdict: warn, go on.
@@ -78,3 +93,28 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
         write_prometheus(outcome, options.prometheus)
         result.notes.append(f"prometheus: wrote {options.prometheus}")
     return result
+
+
+def run_requested_checks(request: QualityRequest, config: Config, run: Run) -> QualityReport:
+    """Run the requested rules and dbt tests on one warehouse connection, closed whatever happens."""
+    from pipewatch.rules.api import run_quality
+    from pipewatch.warehouse import open_warehouse
+
+    warehouse = open_warehouse(
+        duckdb=request.duckdb,
+        project_dir=request.project_dir,
+        profiles_dir=request.profiles_dir,
+        target=request.target,
+        profile=request.profile,
+    )
+    try:
+        return run_quality(
+            config,
+            rules_path=request.rules_path,
+            dbt_tests=request.dbt_tests,
+            run=run,
+            warehouse=warehouse,
+            samples=request.samples,
+        )
+    finally:
+        warehouse.close()

@@ -15,6 +15,7 @@ from pipewatch import __version__
 from pipewatch.commands.common import (
     handle_errors,
     project_dir_option,
+    quality_options,
     resolve_target_dir,
     target_path_option,
     warn,
@@ -60,6 +61,7 @@ def main() -> None:
     default=None,
     help="Write node_exporter textfile-collector metrics to FILE.",
 )
+@quality_options
 @handle_errors
 def after_run(
     project_dir: Path,
@@ -73,18 +75,43 @@ def after_run(
     report: Path | None,
     github: bool,
     prometheus: Path | None,
+    rules_path: Path | None,
+    dbt_tests: bool,
+    duckdb_path: Path | None,
+    profiles_dir: Path | None,
+    dbt_target: str | None,
+    profile: str | None,
+    samples: int,
+    min_score: float | None,
 ) -> None:
     """Analyse the artifacts of the last dbt invocation: failures, impact, owners, critical path, gate.
 
+    With --rules or --dbt-tests (or `rules:` in pipewatch.yml) the quality checks run too, and the gate
+    also fails on a failed error-severity check or a score below --min-score.
     Exit codes: 0 gate passed, 1 gate failed, 2 usage or input error, 3 warehouse or store unreachable.
     """
-    from pipewatch.after_run import AfterRunOptions, after_run
+    from pipewatch.after_run import AfterRunOptions, QualityRequest, after_run
     from pipewatch.config import load_config
 
     config = load_config(project_dir)
+    if min_score is not None:
+        config.min_score = min_score
+    quality = None
+    if rules_path is not None or dbt_tests or config.rules_path:
+        quality = QualityRequest(
+            rules_path=rules_path,
+            dbt_tests=dbt_tests,
+            duckdb=duckdb_path,
+            project_dir=project_dir,
+            profiles_dir=profiles_dir,
+            target=dbt_target,
+            profile=profile,
+            samples=samples,
+        )
     options = AfterRunOptions(
         target_dir=resolve_target_dir(project_dir, target_path, config.target_path),
         config=config,
+        quality=quality,
         history=None if no_history else (history_path or config.history_file()),
         slack=slack,
         report=report,
@@ -163,6 +190,7 @@ def classify_cmd(message: str | None, adapter: str | None, fmt: str) -> None:
 
 
 def _register() -> None:
+    from pipewatch.commands.check import check_command
     from pipewatch.commands.history import history
     from pipewatch.commands.report import report_command
     from pipewatch.commands.run import retry_plan_command, run_command
@@ -171,6 +199,7 @@ def _register() -> None:
     main.add_command(retry_plan_command, "retry-plan")
     main.add_command(history, "history")
     main.add_command(report_command, "report")
+    main.add_command(check_command, "check")
 
 
 _register()

@@ -80,3 +80,48 @@ target_path_option = click.option(
     default=None,
     help="dbt's target dir, relative to the project dir (default: DBT_TARGET_PATH, dbt_project.yml, `target`).",
 )
+
+
+def quality_options(func: F) -> F:
+    """The flags that say which checks to run and where: shared by `check` and `after-run`."""
+    options = [
+        click.option(
+            "--rules",
+            "rules_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Rule file or folder (default: pipewatch.yml `rules`, else the project's rules/).",
+        ),
+        click.option("--dbt-tests", is_flag=True, help="Also run the project's generic dbt tests as checks."),
+        click.option(
+            "--duckdb",
+            "duckdb_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Check this DuckDB database file natively (instead of the dbt profile's warehouse).",
+        ),
+        click.option(
+            "--profiles-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Where profiles.yml is (as dbt: DBT_PROFILES_DIR, the current dir, ~/.dbt).",
+        ),
+        click.option("--target", "dbt_target", default=None, help="The dbt target (default: the profile's)."),
+        click.option("--profile", default=None, help="The dbt profile (default: dbt_project.yml's)."),
+        click.option(
+            "--samples",
+            type=click.IntRange(min=0),
+            default=5,
+            show_default=True,
+            help="Failing rows to fetch per failing check (0: none).",
+        ),
+        click.option(
+            "--min-score",
+            type=click.FloatRange(0.0, 1.0),
+            default=None,
+            help="Fail the gate below this quality score (default: pipewatch.yml `min_score`).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

@@ -24,6 +24,8 @@ def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
         return None
     return {
         "score": round(quality.score, 6),
+        "dialect": quality.dialect,
+        "elapsed_s": round(quality.elapsed_s, 6),
         "tables": [
             {
                 "relation": table.relation,
@@ -48,6 +50,10 @@ def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
                 ],
             }
             for table in quality.tables
+        ],
+        # Checks asked for but not run (singular or unsupported dbt tests), each with the reason.
+        "skipped": [
+            {"id": s.check_id, "name": s.name, "model": s.model, "reason": s.reason} for s in quality.skipped
         ],
     }
 

@@ -1,20 +1,26 @@
-"""Check pandas DataFrames from Python: `check_dataframe(df, rules)` runs rules on in-memory DuckDB."""
+"""The rules' Python API: `check_dataframe(df, rules)` runs rules on in-memory DuckDB; `run_quality` runs a
+project's rule files and/or its dbt tests on a warehouse (what `pipewatch check` and after-run call)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pipewatch.errors import ConfigError
+from pipewatch.errors import ConfigError, UsageError
 from pipewatch.rules.engine import run_checks
 from pipewatch.rules.loader import RULE_FILE_SUFFIXES, load_rules, parse_rules
 from pipewatch.rules.results import QualityReport
 from pipewatch.rules.spec import RuleSet
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
+
+if TYPE_CHECKING:
+    from pipewatch.artifacts.model import Run
+    from pipewatch.config import Config
+    from pipewatch.warehouse.base import Warehouse
 
 RulesInput = str | Path | Mapping[str, Any] | RuleSet
 
@@ -41,6 +47,58 @@ def check_dataframe(
         for other, frame in (tables or {}).items():
             wh.register(other, frame)
         return run_checks(ruleset, wh, samples=samples, now=now)
+
+
+def run_quality(
+    config: Config,
+    *,
+    rules_path: str | Path | None = None,
+    dbt_tests: bool = False,
+    run: Run | None = None,
+    warehouse: Warehouse,
+    samples: int = 5,
+    now: datetime | None = None,
+) -> QualityReport:
+    """Run a project's quality checks on `warehouse`: its rule files and/or (`dbt_tests`) its dbt tests.
+
+    Rules come from `rules_path`, else `rules:` in pipewatch.yml, else the project's `rules/` folder (see
+    `rules_location`); `model:`/`source:` resolve through `run`'s manifest, which `dbt_tests` also needs.
+    Every rule file is validated before any query runs (one ConfigError listing every problem, exit 2).
+    dbt tests that cannot be run as dbt runs them are listed in the report's `skipped`.
+    """
+    path = rules_location(config, rules_path)
+    if path is None and not dbt_tests:
+        raise UsageError(
+            "nothing to check: pass --rules PATH (or set `rules:` in pipewatch.yml, or add a rules/ folder"
+            " to the dbt project) and/or --dbt-tests"
+        )
+    nodes = run.nodes if run is not None and "manifest" in run.schema_versions else None
+    ruleset = load_rules(path, nodes=nodes, dialect=warehouse.dialect) if path is not None else RuleSet()
+    skipped = []
+    if dbt_tests:
+        from pipewatch.rules.dbt_tests import dbt_test_rules
+
+        if nodes is None:
+            raise UsageError("--dbt-tests needs the dbt manifest (target/manifest.json): run dbt first")
+        imported = dbt_test_rules(nodes, warehouse.dialect)
+        ruleset.tables.extend(imported.tables)
+        ruleset.files.append("<dbt tests>")
+        skipped = imported.skipped
+    report = run_checks(ruleset, warehouse, samples=samples, now=now)
+    report.skipped = skipped
+    return report
+
+
+def rules_location(config: Config, rules_path: str | Path | None = None) -> Path | None:
+    """The rule file or folder to load: `rules_path` as given, else pipewatch.yml's `rules:` (relative to
+    the project dir), else the project's `rules/` folder when it exists; None when there is none."""
+    if rules_path is not None:
+        return Path(rules_path)
+    if config.rules_path:
+        configured = Path(config.rules_path)
+        return configured if configured.is_absolute() else config.project_dir / configured
+    default = config.project_dir / "rules"
+    return default if default.is_dir() else None
 
 
 def _ruleset(rules: RulesInput, name: str) -> RuleSet:

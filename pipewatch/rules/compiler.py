@@ -38,6 +38,7 @@ from pipewatch.rules.spec import (
     Freshness,
     Matches,
     NotNull,
+    NotNullProportion,
     Range,
     Relationships,
     RowCount,
@@ -578,6 +579,14 @@ def compile_expression(check: Check, target: Target, scope: Scope) -> CompiledCh
     )
 
 
+def compile_not_null_proportion(check: Check, target: Target, scope: Scope) -> CompiledCheck:
+    """not_null_proportion: the NULL count (shared with a not_null on the column); the share is judged later."""
+    assert isinstance(check, NotNullProportion)
+    d = scope.dialect
+    cond = exp.Is(this=column(check.column, d), expression=exp.Null())
+    return CompiledCheck(check, {"nulls": CountIf(cond, _cols(check.column, dialect=d))})
+
+
 COMPILERS: dict[str, Compile] = {
     "not_null": compile_not_null,
     "unique": compile_unique,
@@ -589,6 +598,7 @@ COMPILERS: dict[str, Compile] = {
     "freshness": compile_freshness,
     "duplicates": compile_duplicates,
     "expression": compile_expression,
+    "not_null_proportion": compile_not_null_proportion,
 }
 
 

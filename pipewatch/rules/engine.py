@@ -21,7 +21,7 @@ from typing import Any
 from pipewatch.rules.planner import Plan, PlannedCheck, Statement, build_statement, plan
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 from pipewatch.rules.scoring import exceeds, status_for, thresholds
-from pipewatch.rules.spec import Check, Freshness, RowCount, RuleSet, TableSpec, check_id
+from pipewatch.rules.spec import Check, Freshness, NotNullProportion, RowCount, RuleSet, TableSpec, check_id
 from pipewatch.warehouse.base import QueryError, Warehouse
 
 _Key = tuple[int, int]  # (id of table spec, id of check)
@@ -148,6 +148,18 @@ def _evaluate(pc: PlannedCheck, row: tuple[Any, ...], total: int, sql: str, now:
         if lag > check.max_age_s:
             res.message = f"newest `{check.column}` is {lag:.0f}s old, max {check.max_age_s:.0f}s"
         return res
+    if isinstance(check, NotNullProportion):
+        share = (total - _int(row[pc.outputs["nulls"]])) / total if total else None
+        bad = share is not None and not check.at_least <= share <= check.at_most
+        _judge(res, check, int(bad))  # dbt's count: one row when the share is out of bounds
+        res.threshold = {"at_least": check.at_least, "at_most": check.at_most, **thresholds(check)}
+        res.metric = share
+        if bad and share is not None:
+            res.message = (
+                f"{share:.2%} of `{check.column}` is not NULL,"
+                f" expected {check.at_least:g} to {check.at_most:g}"
+            )
+        return res
     if "failing" not in pc.outputs:  # counted by the follow-up query
         res.affected_rows = _int(row[pc.outputs["affected"]])
         res.failing_unit = pc.compiled.failing_unit
@@ -173,6 +185,8 @@ def _judge(res: CheckResult, check: Check, failing: int | None) -> None:
     res.failing_rows = failing
     res.metric = failing / res.total_rows if res.total_rows else 0.0
     res.status = status_for(check, exceeds(check, failing, res.total_rows))
+    if res.status == "pass" and check.warn_above is not None and failing > check.warn_above:
+        res.status = "warn"
 
 
 def _follow_up(pc: PlannedCheck, res: CheckResult, warehouse: Warehouse, samples: int) -> None:

@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Check types judged pass/fail on the whole table: they score 1 or 0, not by failing rows.
+PASS_FAIL_TYPES = ("row_count", "freshness", "not_null_proportion")
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedCheck:
+    """A check that was asked for but not run (a singular or unsupported dbt test), and why."""
+
+    check_id: str
+    name: str
+    reason: str
+    model: str | None = None  # the tested node's unique id, when known
+
 
 @dataclass(slots=True)
 class CheckResult:
@@ -42,7 +55,7 @@ class CheckResult:
         """
         if self.status == "error":
             return 0.0
-        if self.type in ("row_count", "freshness"):
+        if self.type in PASS_FAIL_TYPES:
             return 1.0 if self.status == "pass" else 0.0
         if not self.total_rows:
             return 1.0 if self.status == "pass" else 0.0
@@ -79,6 +92,7 @@ class QualityReport:
     tables: list[TableResult]
     elapsed_s: float = 0.0
     dialect: str = "duckdb"
+    skipped: list[SkippedCheck] = field(default_factory=list)  # asked for, not run (never in the score)
 
     @property
     def score(self) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipewatch.rules.results import QualityReport
+from pipewatch.rules.results import PASS_FAIL_TYPES, QualityReport
 from pipewatch.rules.spec import Check
 
 
@@ -22,6 +22,8 @@ def thresholds(check: Check) -> dict[str, Any]:
         out["max_failures"] = check.max_failures or 0
     if check.max_failure_ratio is not None:
         out["max_failure_ratio"] = check.max_failure_ratio
+    if check.warn_above is not None:
+        out["warn_above"] = check.warn_above
     return out
 
 
@@ -57,7 +59,7 @@ def gate(report: QualityReport | None, min_score: float | None = None) -> tuple[
             reasons.append(f"{c.check_id}: check could not run: {c.message or 'query failed'}")
         elif c.status == "fail":
             unit = "rows" if c.failing_unit == "rows" else f"{c.failing_unit}"
-            if c.type in ("row_count", "freshness"):
+            if c.type in PASS_FAIL_TYPES:
                 reasons.append(f"{c.check_id}: failed ({c.message or _metric(c.type, c.metric)})")
             else:
                 reasons.append(f"{c.check_id}: {c.failing_rows} failing {unit} of {c.total_rows}")

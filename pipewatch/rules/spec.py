@@ -57,7 +57,9 @@ class Check:
 
     `max_failures` / `max_failure_ratio`: status is `fail` when failing rows exceed the count or the
     ratio (either given; with neither, any failing row fails). `check_id` overrides the default
-    `<relation>::<name>` id (the dbt-test import sets the test's unique id).
+    `<relation>::<name>` id (the dbt-test import sets the test's unique id). `warn_above`: a result
+    within the thresholds but with more failing rows than this is `warn` (dbt's `warn_if` beside a
+    looser `error_if`).
     """
 
     type: ClassVar[str] = ""
@@ -71,6 +73,7 @@ class Check:
     weight: float = 1.0
     loc: Location = NOWHERE
     check_id: str | None = None
+    warn_above: int | None = None
 
     @property
     def column_label(self) -> str | None:
@@ -217,6 +220,28 @@ class Expression(Check):
     sql: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class NotNullProportion(Check):
+    """The share of non-NULL `column` values must lie in [at_least, at_most] (dbt-utils not_null_proportion).
+
+    A pass/fail check on the whole table, counted as dbt counts it: 1 failing when the share is outside
+    the bounds, else 0 (an empty table passes: its share is undefined, NULL in dbt's query). Built by the
+    dbt-test import; rule files say `not_null` with `max_failure_ratio` instead.
+    """
+
+    type: ClassVar[str] = "not_null_proportion"
+    counts_rows: ClassVar[bool] = False
+    column: str
+    at_least: float = 0.0
+    at_most: float = 1.0
+
+    @property
+    def column_label(self) -> str | None:
+        """The checked column."""
+        return self.column
+
+
+#: Rule-file check types (the dbt-test-only `NotNullProportion` is not one).
 CHECK_TYPES: dict[str, type[Check]] = {
     cls.type: cls
     for cls in (

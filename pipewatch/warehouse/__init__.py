@@ -1,7 +1,59 @@
-"""Warehouses pipewatch runs checks on: the protocol, and native DuckDB."""
+"""Warehouses pipewatch runs checks on: the protocol, native DuckDB, and any dbt profile via its adapter."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse
 
-__all__ = ["QueryError", "QueryResult", "Warehouse"]
+if TYPE_CHECKING:
+    from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse
+    from pipewatch.warehouse.duckdb import DuckDBWarehouse
+
+__all__ = [
+    "DbtAdapterWarehouse",
+    "DuckDBWarehouse",
+    "QueryError",
+    "QueryResult",
+    "Warehouse",
+    "open_warehouse",
+]
+
+
+def open_warehouse(
+    *,
+    duckdb: Path | str | None = None,
+    project_dir: Path | str = ".",
+    profiles_dir: Path | str | None = None,
+    target: str | None = None,
+    profile: str | None = None,
+) -> DuckDBWarehouse | DbtAdapterWarehouse:
+    """The warehouse a check run talks to: the DuckDB file `duckdb` natively when given, else the dbt
+    profile of the project (as dbt picks it: `profiles_dir`, `target`, `profile`) through its adapter.
+
+    A DuckDB file opens read-only at once; a dbt profile is read and validated here (ConfigError) and
+    connects on first use (WarehouseError, exit code 3, when it cannot).
+    """
+    if duckdb is not None:
+        from pipewatch.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(duckdb)
+    from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse
+
+    return DbtAdapterWarehouse(
+        project_dir=project_dir, profiles_dir=profiles_dir, target=target, profile=profile
+    )
+
+
+def __getattr__(name: str) -> object:
+    # Lazy: importing dbt costs ~2 s, and DuckDB-only runs never need it.
+    if name == "DbtAdapterWarehouse":
+        from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse
+
+        return DbtAdapterWarehouse
+    if name == "DuckDBWarehouse":
+        from pipewatch.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse
+    raise AttributeError(f"module 'pipewatch.warehouse' has no attribute {name!r}")
