@@ -65,12 +65,15 @@ def build_example(tmp: Path, *extra: str, freshness: bool = True) -> BuiltProjec
     """Copy the example project, then seed, check source freshness (optionally) and build it with real dbt."""
     project = tmp / "shop"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    # The example names the repo's macros/ and rules/ by relative paths: point the copy at them.
+    for name, relative, absolute in (
+        ("packages.yml", "../macros", REPO / "macros"),
+        ("pipewatch.yml", "../rules", REPO / "rules"),
+    ):
+        if (project / name).exists():
+            text = (project / name).read_text(encoding="utf-8")
+            (project / name).write_text(text.replace(relative, str(absolute)), encoding="utf-8")
     if (project / "packages.yml").exists():
-        # The pipewatch package is a `local:` path relative to the project: point it at this repo's.
-        packages = (project / "packages.yml").read_text(encoding="utf-8")
-        (project / "packages.yml").write_text(
-            packages.replace("../macros", str(REPO / "macros")), encoding="utf-8"
-        )
         deps = run_dbt(project, "deps")
         assert deps.returncode == 0, deps.stdout + deps.stderr
     seeded = run_dbt(project, "seed", *extra)
