@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pipewatch.artifacts.model import FAILED_STATUSES, Node, NodeResult, Run, SourceFreshness
+from pipewatch.artifacts.stubs import stub_node
 from pipewatch.config import Config
 from pipewatch.lineage import (
     Bottleneck,
@@ -116,25 +117,6 @@ class Outcome:
         return group_by_root_cause(self.skipped)
 
 
-def _stub_node(unique_id: str) -> Node:
-    resource_type, _, rest = unique_id.partition(".")
-    package, _, name = rest.partition(".")
-    return Node(
-        unique_id=unique_id,
-        resource_type=resource_type,
-        name=name.rsplit(".", 1)[-1] or unique_id,
-        package=package,
-        path="",
-        database=None,
-        schema=None,
-        alias=None,
-        materialization=None,
-        tags=(),
-        owner=None,
-        depends_on=(),
-    )
-
-
 def _relevant_freshness(run: Run, warnings: list[str]) -> list[SourceFreshness]:
     """Freshness results that belong with this run: not a sources.json left over from days ago."""
     if not run.freshness:
@@ -162,7 +144,7 @@ def analyze(run: Run, config: Config | None = None, quality: QualityReport | Non
 
     failures: list[Failure] = []
     for uid, impact in impacts.items():
-        node = run.nodes.get(uid) or _stub_node(uid)
+        node = run.nodes.get(uid) or stub_node(uid)
         result = results.get(uid)
         classification = classify_result(result, node, run.adapter_type) if result else None
         if classification is None:  # pragma: no cover - analyze_failures only returns nodes with results

@@ -46,15 +46,13 @@ def warn(message: str) -> None:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Write a rendered report to FILE (creating its folder) or to stdout."""
+    """Write a rendered report to FILE (whole or not at all, creating its folder) or to stdout."""
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
         return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise PipewatchError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    from pipewatch.outputs.files import write_atomic
+
+    write_atomic(output, text, what="output")
 
 
 def resolve_target_dir(project_dir: Path, target_path: str | None, config_target: str | None) -> Path:

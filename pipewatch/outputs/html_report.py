@@ -13,9 +13,7 @@ JavaScript to toggle highlights; the templates live in `templates/` and autoesca
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,8 +25,8 @@ import jinja2
 from pipewatch import __version__
 from pipewatch.analysis import Failure, Outcome
 from pipewatch.artifacts.model import NodeResult
-from pipewatch.errors import PipewatchError
 from pipewatch.lineage.graph import TEST_TYPES, kahn
+from pipewatch.outputs.files import write_atomic
 from pipewatch.outputs.json_output import iso_utc
 from pipewatch.outputs.slack import impact_order
 from pipewatch.outputs.text import first_line, short_id
@@ -636,19 +634,4 @@ def write_html_report(
     """Render the report to `path` (written whole or not at all); trends from `store` when given."""
     if history_points is None and store is not None:
         history_points = history_points_from_store(store, project=outcome.run.project_name)
-    target = Path(path)
-    html = render_html(outcome, history_points)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(html)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise PipewatchError(f"{target}: cannot write the report: {exc.strerror or exc}") from None
-    return target
+    return write_atomic(path, render_html(outcome, history_points), what="report")

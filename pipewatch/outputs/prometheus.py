@@ -15,16 +15,15 @@ Metrics: `pipewatch_run_success`, `pipewatch_run_duration_seconds`, `pipewatch_r
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipewatch.analysis import Outcome
-from pipewatch.errors import PipewatchError, UsageError
+from pipewatch.errors import UsageError
+from pipewatch.outputs.files import write_atomic
 
 #: Node types whose duration and rows are exported one series per node.
 MODEL_TYPES = frozenset({"model", "seed", "snapshot"})
@@ -189,21 +188,4 @@ def _lines(families: Iterable[_Family]) -> Iterable[str]:
 
 def write_prometheus(outcome: Outcome, path: Path | str, *, labels: Mapping[str, str] | None = None) -> Path:
     """Write the metrics to `path` atomically (a textfile-collector `*.prom` file); returns the path."""
-    target = Path(path)
-    text = render_prometheus(outcome, labels=labels)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)  # node_exporter usually runs as another user
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise PipewatchError(f"{target}: cannot write the metrics file: {exc.strerror or exc}") from None
-    return target
+    return write_atomic(path, render_prometheus(outcome, labels=labels), what="metrics file")
