@@ -62,6 +62,7 @@ def main() -> None:
     help="Write node_exporter textfile-collector metrics to FILE.",
 )
 @quality_options
+@click.option("--no-rules", is_flag=True, help="Skip the quality checks pipewatch.yml `rules:` turns on.")
 @handle_errors
 def after_run(
     project_dir: Path,
@@ -83,6 +84,7 @@ def after_run(
     profile: str | None,
     samples: int,
     min_score: float | None,
+    no_rules: bool,
 ) -> None:
     """Analyse the artifacts of the last dbt invocation: failures, impact, owners, critical path, gate.
 
@@ -97,7 +99,7 @@ def after_run(
     if min_score is not None:
         config.min_score = min_score
     quality = None
-    if rules_path is not None or dbt_tests or config.rules_path:
+    if rules_path is not None or dbt_tests or (config.rules_path and not no_rules):
         quality = QualityRequest(
             rules_path=rules_path,
             dbt_tests=dbt_tests,

@@ -167,11 +167,18 @@ def test_markdown_and_output_file(faulty_build: BuiltProject, tmp_path: Path) ->
 
 def test_clean_run_passes_the_gate(clean_build: BuiltProject) -> None:
     assert clean_build.build_exit == 0
-    done = run_pipewatch("after-run", "--project-dir", str(clean_build.project_dir), "--format", "json")
+    args = ("after-run", "--project-dir", str(clean_build.project_dir), "--format", "json")
+    done = run_pipewatch(*args, "--no-rules")
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads(done.stdout)
     assert data["gate"] == {"passed": True, "reasons": []}
-    assert data["failures"] == [] and data["skipped"] == []
+    assert data["failures"] == [] and data["skipped"] == [] and data["quality"] is None
+    # The example's rules (pipewatch.yml) still find the seeds' planted data problems on a clean build.
+    checked = run_pipewatch(*args)
+    assert checked.returncode == 1, checked.stderr
+    data = json.loads(checked.stdout)
+    assert data["failures"] == [] and data["quality"]["score"] < 1
+    assert data["gate"]["reasons"] and all("check" in reason for reason in data["gate"]["reasons"])
 
 
 def test_lineage_command(faulty_build: BuiltProject, outcome: dict[str, Any]) -> None:

@@ -1,21 +1,25 @@
-"""JUnit XML of an after-run (`--format junit`): what CI systems (GitLab, Jenkins, Azure, CircleCI) show as tests.
+"""JUnit XML (`--format junit`): what CI systems (GitLab, Jenkins, Azure, CircleCI) show as tests.
 
-One testsuite for the dbt invocation with a testcase per node result (an errored node is an
-`<error>`, a failed test a `<failure>`, a skipped node `<skipped>` naming what it waited on), one for
-source freshness when sources.json belongs to the run, and one for quality checks (a testcase per
-check). Built with xml.etree, so the file is well-formed whatever the messages hold; characters XML
-1.0 cannot carry (NUL, most control characters, lone surrogates) are dropped first.
+An after-run: one testsuite for the dbt invocation with a testcase per node result (an errored node
+is an `<error>`, a failed test a `<failure>`, a skipped node `<skipped>` naming what it waited on),
+one for source freshness when sources.json belongs to the run, and one for quality checks.
+`pipewatch check`: a testsuite per checked relation, and one for the dbt tests it could not run.
+Either way a quality check is a testcase built by `quality_case`. Built with xml.etree, so the file
+is well-formed whatever the messages hold; characters XML 1.0 cannot carry (NUL, most control
+characters, lone surrogates) are dropped first.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pipewatch.analysis import Failure, Outcome
 from pipewatch.outputs.json_output import iso_utc
+from pipewatch.outputs.quality_view import describe, failing_count, sample_text
 from pipewatch.outputs.text import first_line, short_id
+from pipewatch.rules.results import PASS_FAIL_TYPES, CheckResult, QualityReport
 
 # Everything outside XML 1.0's Char production.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -109,7 +113,7 @@ def _node_suite(root: ET.Element, outcome: Outcome) -> None:
             ("dbt_version", run.dbt_version),
             ("target", run.target),
             ("adapter", run.adapter_type),
-            ("gate", "passed" if outcome.gate.passed else "failed: " + "; ".join(outcome.gate.reasons)),
+            ("gate", _gate_text(outcome.gate.passed, outcome.gate.reasons)),
         ],
     )
     failures = {f.unique_id: f for f in outcome.failures}
@@ -171,6 +175,51 @@ def _freshness_suite(root: ET.Element, outcome: Outcome) -> None:
     _finish(suite, sum(f.execution_time or 0.0 for f in outcome.freshness))
 
 
+def _check_detail(check: CheckResult) -> str:
+    """A check's testcase body: what it checked at which severity, the error, threshold, samples, SQL."""
+    lines = [check.type + (f" on {check.column}" if check.column else "") + f" · severity {check.severity}"]
+    if check.message:
+        lines.append(check.message)
+    if check.threshold and check.type not in PASS_FAIL_TYPES:
+        lines.append("threshold: " + ", ".join(f"{k}={v}" for k, v in check.threshold.items()))
+    if check.samples:
+        lines.append("samples:")
+        lines += [f"  {sample_text(s)}" for s in check.samples]
+    if check.sql:
+        lines += ["sql:", check.sql]
+    return "\n".join(lines)
+
+
+def quality_case(
+    suite: ET.Element,
+    check: CheckResult,
+    *,
+    classname: str,
+    headline: Callable[[CheckResult], str] = describe,
+) -> ET.Element:
+    """One quality check as a testcase of `suite`: fail -> `<failure>`, error -> `<error>`, warn a note.
+
+    `headline` words the finding for the message attribute (`describe` unless the document says less).
+    """
+    case = _case(suite, name=check.name, classname=classname, time=None, file=None)
+    if check.status not in ("fail", "error", "warn"):
+        return case
+    body = _check_detail(check)
+    if check.status == "warn":  # the check found rows but its severity is warn: the testcase passes
+        ET.SubElement(case, "system-out").text = xml_text(f"warn: {headline(check)}\n{body}")
+    else:
+        message = xml_text(headline(check))[:_MESSAGE_WIDTH]
+        tag = "error" if check.status == "error" else "failure"
+        _outcome_child(case, tag, message, check.type, body)
+    return case
+
+
+def _failing_headline(check: CheckResult) -> str:
+    """After-run's short message: `12 of 1,000 rows failing`, else the first line of the check described."""
+    found = failing_count(check)
+    return f"{found} failing" if found else first_line(describe(check), width=_MESSAGE_WIDTH)
+
+
 def _quality_suite(root: ET.Element, outcome: Outcome) -> None:
     quality = outcome.quality
     if quality is None:
@@ -179,37 +228,25 @@ def _quality_suite(root: ET.Element, outcome: Outcome) -> None:
     _set(suite, name=f"pipewatch quality (score {quality.score:.3f})")
     _properties(suite, [("score", f"{quality.score:.6f}")])
     for check in quality.checks:
-        case = _case(suite, name=check.name, classname=check.relation, time=None, file=None)
-        if check.status == "pass":
-            continue
-        total = f" of {check.total_rows:,}" if check.total_rows is not None else ""
-        counted = (
-            f"{check.failing_rows:,}{total} {check.failing_unit} failing"
-            if check.failing_rows is not None
-            else ""
-        )
-        body_lines = [counted, f"check: {check.type}" + (f" on {check.column}" if check.column else "")]
-        if check.threshold:
-            body_lines.append("threshold: " + ", ".join(f"{k}={v}" for k, v in check.threshold.items()))
-        if check.samples:
-            body_lines.append("samples:")
-            body_lines += [f"  {sample}" for sample in check.samples[:5]]
-        if check.sql:
-            body_lines += ["sql:", check.sql]
-        body = "\n".join(b for b in body_lines if b)
-        if check.status == "error":
-            _outcome_child(
-                case,
-                "error",
-                first_line(check.message, width=_MESSAGE_WIDTH) or "check failed to run",
-                check.type,
-                (check.message or "") + "\n" + body,
-            )
-        elif check.status == "fail":
-            _outcome_child(case, "failure", counted or "check failed", check.type, body)
-        else:  # warn: the check found rows but its severity is warn
-            ET.SubElement(case, "system-out").text = xml_text(f"warn: {counted}\n{body}".strip())
+        quality_case(suite, check, classname=check.relation, headline=_failing_headline)
     _finish(suite, quality.elapsed_s)
+
+
+def _gate_text(passed: bool, reasons: list[str]) -> str:
+    return "passed" if passed else "failed: " + "; ".join(reasons)
+
+
+def _document(root: ET.Element, time: float) -> str:
+    """`root` with its suites' totals and `time`, serialised with an XML declaration."""
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in root.findall("testsuite"):
+        for key in totals:
+            totals[key] += int(suite.get(key, "0"))
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("time", _seconds(time))
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def render_junit(outcome: Outcome) -> str:
@@ -219,14 +256,37 @@ def render_junit(outcome: Outcome) -> str:
     _node_suite(root, outcome)
     _freshness_suite(root, outcome)
     _quality_suite(root, outcome)
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    time = 0.0
-    for suite in root.findall("testsuite"):
-        for key in totals:
-            totals[key] += int(suite.get(key, "0"))
-        time += float(suite.get("time", "0"))
-    for key, value in totals.items():
-        root.set(key, str(value))
-    root.set("time", _seconds(time))
-    ET.indent(root, space="  ")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return _document(root, sum(float(suite.get("time", "0")) for suite in root.findall("testsuite")))
+
+
+def render_quality_junit(report: QualityReport, *, passed: bool, reasons: list[str]) -> str:
+    """`pipewatch check` as JUnit XML: a testsuite per relation, a testcase per check, skipped dbt tests.
+
+    The run's score and gate verdict are properties of the first suite (testsuites carry none).
+    """
+    root = ET.Element("testsuites")
+    _set(root, name="pipewatch check")
+    for index, table in enumerate(report.tables):
+        suite = ET.SubElement(root, "testsuite")
+        _set(suite, name=table.relation)
+        verdict = [("quality_score", f"{report.score:.6f}"), ("gate", _gate_text(passed, reasons))]
+        _properties(
+            suite,
+            [
+                ("score", f"{table.score:.6f}"),
+                *(verdict if index == 0 else []),
+                ("model", table.model or None),
+            ],
+        )
+        for check in table.checks:
+            quality_case(suite, check, classname=check.check_id)
+        _finish(suite, 0.0)
+    if report.skipped:
+        suite = ET.SubElement(root, "testsuite")
+        _set(suite, name="dbt tests pipewatch cannot run")
+        for skipped in report.skipped:
+            case = ET.SubElement(suite, "testcase")
+            _set(case, name=skipped.name, classname=skipped.check_id)
+            _set(ET.SubElement(case, "skipped"), message=skipped.reason)
+        _finish(suite, 0.0)
+    return _document(root, report.elapsed_s)

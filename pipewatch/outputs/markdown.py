@@ -1,14 +1,41 @@
-"""The Markdown view of an after-run: fit for a GitHub step summary or a pull-request comment."""
+"""Markdown views, fit for a GitHub step summary or a pull-request comment: an after-run, and
+`pipewatch check`'s quality report."""
 
 from __future__ import annotations
 
 from pipewatch.analysis import Outcome
+from pipewatch.outputs.quality_view import describe, failing_checks, plural, sample_text, status_counts
 from pipewatch.outputs.text import LIST_LIMIT, first_line, shorten_list
+from pipewatch.rules.results import QualityReport
 
 
 def md_cell(text: object) -> str:
     """Text made safe for one Markdown table cell (pipes escaped, newlines folded)."""
     return str(text).replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _quality_counts(report: QualityReport) -> str:
+    counts = status_counts(report)
+    return (
+        f"{plural(len(report.checks), 'check')} on {plural(len(report.tables), 'table')}: "
+        f"{counts['pass']} pass, {counts['fail']} fail, {counts['warn']} warn, {counts['error']} error."
+    )
+
+
+def _quality_section(report: QualityReport) -> list[str]:
+    """After-run's Quality section: the counts, then the checks that did not pass, in words."""
+    failing = failing_checks(report.checks)
+    shown = failing[: LIST_LIMIT * 2]
+    lines = ["", f"### Quality: score {report.score:.3f}", "", _quality_counts(report)]
+    if shown:
+        lines += ["", "| status | check | relation | found |", "|---|---|---|---|"]
+        lines += [
+            f"| {c.status} | {md_cell(c.name)} | {md_cell(c.relation)} | {md_cell(describe(c))} |"
+            for c in shown
+        ]
+    if len(failing) > len(shown):
+        lines += ["", f"and {len(failing) - len(shown)} more"]
+    return lines
 
 
 def render_markdown(outcome: Outcome) -> str:
@@ -70,18 +97,7 @@ def render_markdown(outcome: Outcome) -> str:
             )
         )
     if outcome.quality is not None:
-        lines += [
-            "",
-            f"### Quality: score {outcome.quality.score:.3f}",
-            "",
-            "| check | relation | status | failing rows |",
-        ]
-        lines.append("|---|---|---|---:|")
-        for check in outcome.quality.checks:
-            if check.status != "pass":
-                lines.append(
-                    f"| {md_cell(check.name)} | {md_cell(check.relation)} | {check.status} | {check.failing_rows} |"
-                )
+        lines += _quality_section(outcome.quality)
     if outcome.anomalies:
         lines += [
             "",
@@ -94,4 +110,33 @@ def render_markdown(outcome: Outcome) -> str:
             lines.append(
                 f"| `{a.unique_id}` | {a.metric} | {a.value:g} | {a.expected_low:g}–{a.expected_high:g} | {a.direction} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def render_quality_markdown(report: QualityReport, *, passed: bool, reasons: list[str]) -> str:
+    """`pipewatch check`'s Markdown: verdict and counts, a table of checks per relation, samples, skips."""
+    verdict = "✅ gate passed" if passed else "❌ gate failed"
+    lines = [f"## pipewatch check: quality score {report.score:.3f} ({verdict})", "", _quality_counts(report)]
+    if reasons:
+        lines += ["", *[f"- {md_cell(r)}" for r in reasons]]
+    for table in report.tables:
+        lines += [
+            "",
+            f"### `{md_cell(table.relation)}` · score {table.score:.3f}",
+            "",
+            "| status | check | type | column | found |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c.status} | {md_cell(c.name)} | {c.type} | {md_cell(c.column or '')} | {md_cell(describe(c))} |"
+            for c in table.checks
+        ]
+        for c in table.checks:
+            if c.samples:
+                lines += ["", f"<details><summary>samples: {md_cell(c.name)}</summary>", "", "```json"]
+                lines += [sample_text(s) for s in c.samples]
+                lines += ["```", "", "</details>"]
+    if report.skipped:
+        lines += ["", f"### Skipped dbt tests ({len(report.skipped)})", ""]
+        lines += [f"- `{md_cell(s.check_id)}`: {md_cell(s.reason)}" for s in report.skipped]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""The terminal view of an after-run: one screen, failures grouped by root cause, then where time went."""
+"""Terminal views: an after-run on one screen (failures grouped by who must act, then where time went),
+and `pipewatch check`'s quality report table by table."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import click
 
 from pipewatch.analysis import Failure, Outcome
 from pipewatch.outputs.json_output import iso_utc
+from pipewatch.outputs.quality_view import describe, failing_checks, plural, sample_text, status_counts
+from pipewatch.rules.results import CheckResult, QualityReport
 
 #: How many ids a list shows before it says "and N more": one screen is the point.
 LIST_LIMIT = 5
+#: The widest a check name is padded to, so one long name does not push every line off the screen.
+_NAME_WIDTH = 60
 _STATUS_COLOURS = {
     "error": "red",
     "fail": "red",
@@ -57,10 +62,51 @@ class _Painter:
     def __call__(self, text: str, fg: str | None = None, bold: bool = False, dim: bool = False) -> str:
         if not self.color:
             return text
-        return click.style(text, fg=fg, bold=bold, dim=dim)
+        # dim=None, not False: click writes a reset code for every flag given, even one that is off.
+        return click.style(text, fg=fg, bold=bold, dim=dim or None)
 
-    def status(self, status: str) -> str:
-        return self(status, fg=_STATUS_COLOURS.get(status), bold=status in ("error", "fail"))
+    def status(self, status: str, width: int = 0) -> str:
+        # Bold for every status that needs a look, so warnings stand out from passes.
+        bold = status in ("error", "fail", "warn", "skipped")
+        return self(f"{status:<{width}}", fg=_STATUS_COLOURS.get(status), bold=bold)
+
+    def gate(self, passed: bool, reasons: list[str]) -> str:
+        if passed:
+            return self("GATE passed", fg="green", bold=True)
+        return self("GATE failed", fg="red", bold=True) + ": " + "; ".join(reasons)
+
+
+def _quality_header(report: QualityReport, paint: _Painter) -> str:
+    counts = status_counts(report)
+    return (
+        paint(f"QUALITY score {report.score:.3f}", bold=True)
+        + f" · {plural(len(report.checks), 'check')} on {plural(len(report.tables), 'table')}"
+        + f" · {counts['fail']} fail, {counts['warn']} warn, {counts['error']} error"
+        + f" · {report.dialect}, {report.elapsed_s:.2f}s"
+    )
+
+
+def _check_line(check: CheckResult, label: str, found: str, paint: _Painter) -> str:
+    """`  fail  unique(order_id)  1 value in 2 of 4 rows`: status, the label padded by the caller, the finding."""
+    severity = " (warn)" if check.severity == "warn" and check.status != "warn" else ""
+    return f"  {paint.status(check.status, width=5)} {label}  {found}{severity}"
+
+
+def _quality_lines(report: QualityReport, paint: _Painter) -> list[str]:
+    """After-run's QUALITY section: the header, then the checks that did not pass, cut to one screen."""
+    failing = failing_checks(report.checks)
+    shown = failing[:LIST_LIMIT]
+    labels = [f"{c.name} on {c.relation}" for c in shown]
+    width = min(max((len(label) for label in labels), default=0), _NAME_WIDTH)
+    lines = [_quality_header(report, paint)]
+    # One line a check: a database error's first line says enough on a summary screen.
+    lines += [
+        _check_line(c, f"{label:<{width}}", first_line(describe(c)), paint)
+        for c, label in zip(shown, labels, strict=True)
+    ]
+    if len(failing) > len(shown):
+        lines.append(f"  and {len(failing) - len(shown)} more")
+    return lines
 
 
 def _failure_lines(f: Failure, paint: _Painter) -> list[str]:
@@ -156,14 +202,7 @@ def render_text(outcome: Outcome, color: bool = False) -> str:
 
     if outcome.quality is not None:
         lines.append("")
-        failed = [c for c in outcome.quality.checks if c.status != "pass"]
-        lines.append(
-            paint(f"QUALITY score {outcome.quality.score:.3f}", bold=True) + f" · {len(failed)} not passing"
-        )
-        for check in failed[:LIST_LIMIT]:
-            lines.append(
-                f"  {paint.status(check.status)} {check.name} on {check.relation}: {check.failing_rows} rows"
-            )
+        lines += _quality_lines(outcome.quality, paint)
     if outcome.anomalies:
         lines.append("")
         lines.append(paint(f"ANOMALIES ({len(outcome.anomalies)})", bold=True))
@@ -173,9 +212,24 @@ def render_text(outcome: Outcome, color: bool = False) -> str:
                 f" (expected {a.expected_low:g}–{a.expected_high:g}, {a.points} runs)"
             )
 
-    lines.append("")
-    if outcome.gate.passed:
-        lines.append(paint("GATE passed", fg="green", bold=True))
-    else:
-        lines.append(paint("GATE failed", fg="red", bold=True) + ": " + "; ".join(outcome.gate.reasons))
+    lines += ["", paint.gate(outcome.gate.passed, outcome.gate.reasons)]
+    return "\n".join(lines) + "\n"
+
+
+def render_quality_text(
+    report: QualityReport, *, passed: bool, reasons: list[str], color: bool = False
+) -> str:
+    """`pipewatch check`'s terminal view: every check table by table, with samples, skips and the gate."""
+    paint = _Painter(color)
+    lines = [_quality_header(report, paint)]
+    width = min(max((len(c.name) for c in report.checks), default=0), _NAME_WIDTH)
+    for table in report.tables:
+        lines += ["", paint(table.relation, bold=True) + f"  score {table.score:.3f}"]
+        for check in table.checks:
+            lines.append(_check_line(check, f"{check.name:<{width}}", describe(check), paint))
+            lines += [f"        e.g. {sample_text(sample)}" for sample in check.samples]
+    if report.skipped:
+        lines += ["", paint(f"SKIPPED dbt tests ({len(report.skipped)})", bold=True)]
+        lines += [f"  {s.name}: {s.reason}" for s in report.skipped]
+    lines += ["", paint.gate(passed, reasons)]
     return "\n".join(lines) + "\n"
