@@ -5,7 +5,6 @@ Commands stay thin; every decision lives in the library so the Python API and th
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,14 +13,17 @@ import click
 from pipewatch import __version__
 from pipewatch.commands.common import (
     handle_errors,
+    history_options,
     project_dir_option,
     quality_options,
     resolve_target_dir,
     target_path_option,
+    view_options,
+    wants_color,
     warn,
     write_output,
 )
-from pipewatch.outputs import FORMATS, render
+from pipewatch.outputs import render
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,21 +35,8 @@ def main() -> None:
 @main.command("after-run")
 @project_dir_option
 @target_path_option
-@click.option(
-    "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True, help="The view."
-)
-@click.option(
-    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE."
-)
-@click.option("--color/--no-color", default=None, help="Colour the terminal view (default: when a terminal).")
-@click.option(
-    "--history",
-    "history_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="History store to record into (default: pipewatch.yml `history`, else .pipewatch/history.duckdb).",
-)
-@click.option("--no-history", is_flag=True, help="Do not record this run or judge anomalies.")
+@view_options
+@history_options("to record into", without="Do not record this run or judge anomalies.")
 @click.option(
     "--slack", is_flag=True, help="Alert Slack (webhook from PIPEWATCH_SLACK_WEBHOOK or pipewatch.yml)."
 )
@@ -125,9 +114,7 @@ def after_run(
         warn(message)
     for note in result.notes:
         click.echo(f"pipewatch: {note}", err=True)
-    if color is None:
-        color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    write_output(render(outcome, fmt, color=color), output)
+    write_output(render(outcome, fmt, color=wants_color(color, output, fmt)), output)
     if github:
         from pipewatch.outputs.github import github_report
 

@@ -9,7 +9,6 @@ import sqlglot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipewatch.artifacts import model as artifacts
 from pipewatch.artifacts.model import Node
 from pipewatch.rules import plan, run_checks
 from pipewatch.rules.dbt_tests import _max_failures, _Unsupported, dbt_test_rules
@@ -27,29 +26,10 @@ from pipewatch.rules.spec import (
     Unique,
 )
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
+from tests.factories import make_node, make_test_info
 
 ORDERS = "model.shop.orders"
 CUSTOMERS = "model.shop.customers"
-
-
-def table_node(uid: str, *, materialization: str = "table", schema: str = "main") -> Node:
-    kind, package, name = uid.split(".")[:3]
-    if kind == "source":
-        name = uid.split(".")[-1]
-    return Node(
-        unique_id=uid,
-        resource_type=kind,
-        name=name,
-        package=package,
-        path=f"models/{name}.sql",
-        database="db",
-        schema=schema,
-        alias=name,
-        materialization=materialization,
-        tags=(),
-        owner=None,
-        depends_on=(),
-    )
 
 
 def make_test(
@@ -67,8 +47,8 @@ def make_test(
     error_if: str | None = "!= 0",
     depends_on: tuple[str, ...] = (ORDERS,),
 ) -> Node:
-    info = artifacts.TestInfo(
-        name=test_name or name,
+    info = make_test_info(
+        test_name or name,
         namespace=namespace,
         kwargs={"model": "{{ get_where_subquery(ref('orders')) }}", **(kwargs or {})},
         column_name=column,
@@ -80,25 +60,19 @@ def make_test(
         error_if=error_if,
         generic=test_name is not None,
     )
-    return Node(
-        unique_id=f"test.shop.{name}.abc123",
-        resource_type="test",
+    return make_node(
+        f"test.shop.{name}.abc123",
         name=name,
-        package="shop",
         path="models/schema.yml",
-        database="db",
         schema="main_dbt_test__audit",
-        alias=name,
         materialization="test",
-        tags=(),
-        owner=None,
         depends_on=depends_on,
         test=info,
     )
 
 
 def manifest(*tests: Node, extra: tuple[Node, ...] = ()) -> dict[str, Node]:
-    nodes = [table_node(ORDERS), table_node(CUSTOMERS), table_node("source.shop.raw.customers"), *extra]
+    nodes = [make_node(ORDERS), make_node(CUSTOMERS), make_node("source.shop.raw.customers"), *extra]
     return {n.unique_id: n for n in (*nodes, *tests)}
 
 
@@ -317,7 +291,7 @@ def test_what_cannot_be_run_exactly_is_skipped_with_the_reason(test: Node, reaso
 
 
 def test_a_test_on_an_ephemeral_model_is_skipped() -> None:
-    eph = table_node("model.shop.eph", materialization="ephemeral")
+    eph = make_node("model.shop.eph", materialization="ephemeral")
     test = make_test("t", "not_null", column="x", attached=eph.unique_id)
     assert "ephemeral" in skipped_reason(test, extra=(eph,))
 

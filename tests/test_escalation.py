@@ -7,81 +7,37 @@ from pathlib import Path
 import pytest
 
 from pipewatch.analysis import analyze
-from pipewatch.artifacts.model import AdapterResponse, Node, NodeResult, Run
+from pipewatch.artifacts.model import Run
 from pipewatch.config import load_config, parse_duration
 from pipewatch.errors import ConfigError
 from pipewatch.outputs import render
-
-
-def _node(
-    uid: str, path: str, owner: str | None = None, tags: tuple[str, ...] = (), parents: tuple[str, ...] = ()
-) -> Node:
-    return Node(
-        unique_id=uid,
-        resource_type=uid.split(".")[0],
-        name=uid.split(".")[-1],
-        package="shop",
-        path=path,
-        database="db",
-        schema="main",
-        alias=uid.split(".")[-1],
-        materialization="table",
-        tags=tags,
-        owner=owner,
-        depends_on=parents,
-    )
-
-
-def _result(uid: str, status: str, message: str | None = None) -> NodeResult:
-    return NodeResult(
-        unique_id=uid,
-        status=status,
-        message=message,
-        failures=None,
-        execution_time=1.0,
-        thread_id="Thread-1",
-        compile_started=None,
-        compile_completed=None,
-        execute_started=None,
-        execute_completed=None,
-        adapter_response=AdapterResponse(),
-    )
+from tests.factories import make_node, make_result, make_run
 
 
 def _run() -> Run:
     nodes = [
-        _node("model.shop.payments", "models/finance/payments.sql", owner="finance@shop.example"),
-        _node("model.shop.orders", "models/core/orders.sql"),
-        _node("model.shop.ads", "models/growth/ads.sql", tags=("marketing",)),
-        _node("model.shop.locked", "models/core/locked.sql"),
-        _node("model.shop.child", "models/core/child.sql", parents=("model.shop.orders",)),
+        make_node("model.shop.payments", path="models/finance/payments.sql", owner="finance@shop.example"),
+        make_node("model.shop.orders", path="models/core/orders.sql"),
+        make_node("model.shop.ads", path="models/growth/ads.sql", tags=("marketing",)),
+        make_node("model.shop.locked", path="models/core/locked.sql"),
+        make_node("model.shop.child", path="models/core/child.sql", depends_on=("model.shop.orders",)),
     ]
     results = [
-        _result("model.shop.payments", "error", "Conversion Error: Could not convert string 'N/A' to INT32"),
-        _result("model.shop.orders", "error", 'Binder Error: Referenced column "amout" not found'),
-        _result("model.shop.ads", "error", "Out of Memory Error: failed to allocate data of size 2.0 GiB"),
-        _result(
+        make_result(
+            "model.shop.payments", "error", "Conversion Error: Could not convert string 'N/A' to INT32"
+        ),
+        make_result("model.shop.orders", "error", 'Binder Error: Referenced column "amout" not found'),
+        make_result(
+            "model.shop.ads", "error", "Out of Memory Error: failed to allocate data of size 2.0 GiB"
+        ),
+        make_result(
             "model.shop.locked",
             "error",
             'IO Error: Could not set lock on file "/data/shop.duckdb": Conflicting lock is held in /usr/bin/python3 (PID 4242)',
         ),
-        _result("model.shop.child", "skipped"),
+        make_result("model.shop.child", "skipped"),
     ]
-    return Run(
-        invocation_id="inv-1",
-        dbt_version="1.11.0",
-        generated_at=None,
-        elapsed_time=4.0,
-        command="build",
-        select=(),
-        target="dev",
-        adapter_type="duckdb",
-        project_name="shop",
-        schema_versions={"manifest": 12, "run_results": 6},
-        nodes={n.unique_id: n for n in nodes},
-        results=results,
-        freshness=[],
-    )
+    return make_run(nodes, results, elapsed=4.0)
 
 
 def test_failures_are_routed_and_grouped_by_who_must_act(tmp_path: Path) -> None:

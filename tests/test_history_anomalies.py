@@ -32,7 +32,8 @@ from pipewatch.history import (
 from pipewatch.history.anomalies import MAD_TO_SIGMA
 from pipewatch.history.schema import MIGRATIONS, SCHEMA_VERSION
 from pipewatch.history.testing import freshness_result, make_run, node_result
-from pipewatch.rules.results import CheckResult, QualityReport, TableResult
+from pipewatch.rules.results import QualityReport
+from tests.factories import make_check, make_quality
 
 DAY = 86400.0
 T0 = 1_780_000_000.0  # a fixed clock (2026-05-28 UTC)
@@ -236,49 +237,24 @@ def _quality(
     failing: int, total: int, day: int, rows: float | None = None, lag: float | None = None
 ) -> QualityReport:
     checks = [
-        CheckResult(
+        make_check(
+            "not_null",
+            "id",
             check_id="orders::not_null_id",
-            name="not_null_id",
-            type="not_null",
-            relation="main.orders",
-            column="id",
             status="fail" if failing else "pass",
-            severity="error",
             failing_rows=failing,
             total_rows=total,
         )
     ]
     if rows is not None:
         checks.append(
-            CheckResult(
-                check_id="orders::row_count",
-                name="row_count",
-                type="row_count",
-                relation="main.orders",
-                column=None,
-                status="pass",
-                severity="error",
-                failing_rows=None,
-                total_rows=int(rows),
-                metric=rows,
-            )
+            make_check("row_count", check_id="orders::row_count", total_rows=int(rows), metric=rows)
         )
     if lag is not None:
         checks.append(
-            CheckResult(
-                check_id="orders::freshness",
-                name="freshness",
-                type="freshness",
-                relation="main.orders",
-                column="created_at",
-                status="pass",
-                severity="error",
-                failing_rows=None,
-                total_rows=None,
-                metric=lag,
-            )
+            make_check("freshness", "created_at", name="freshness", check_id="orders::freshness", metric=lag)
         )
-    return QualityReport(tables=[TableResult(relation="main.orders", checks=checks)])
+    return make_quality(checks)
 
 
 # --- what becomes a series --------------------------------------------------------------------

@@ -28,7 +28,8 @@ from pipewatch.history import (
 )
 from pipewatch.history.alerts import NewAlert
 from pipewatch.history.testing import freshness_result, make_run, node_result, project_run
-from pipewatch.rules.results import CheckResult, QualityReport, TableResult
+from pipewatch.rules.results import QualityReport
+from tests.factories import make_check, make_quality
 
 DAY = 86400.0
 T0 = 1_780_000_000.0  # 2026-05-28, a fixed clock for every test
@@ -50,34 +51,20 @@ def small_run(inv: str, day: int, *, seconds: float = 1.0, rows: int = 100, mode
 
 def quality(failing: int = 2) -> QualityReport:
     """A quality report of two checks on one table."""
-    checks = [
-        CheckResult(
-            check_id="main.orders::not_null_id",
-            name="not_null_id",
-            type="not_null",
-            relation="main.orders",
-            column="id",
-            status="fail" if failing else "pass",
-            severity="error",
-            failing_rows=failing,
-            total_rows=1000,
-            metric=failing / 1000,
-            model="model.shop.m0",
-        ),
-        CheckResult(
-            check_id="main.orders::row_count",
-            name="row_count",
-            type="row_count",
-            relation="main.orders",
-            column=None,
-            status="pass",
-            severity="error",
-            failing_rows=None,
-            total_rows=1000,
-            metric=1000.0,
-        ),
-    ]
-    return QualityReport(tables=[TableResult(relation="main.orders", checks=checks)])
+    return make_quality(
+        [
+            make_check(
+                "not_null",
+                "id",
+                status="fail" if failing else "pass",
+                failing_rows=failing,
+                total_rows=1000,
+                metric=failing / 1000,
+                model="model.shop.m0",
+            ),
+            make_check("row_count", total_rows=1000, metric=1000.0),
+        ]
+    )
 
 
 def snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:

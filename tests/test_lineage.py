@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping
 
 import networkx as nx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipewatch.artifacts.model import AdapterResponse, Node, NodeResult, Run
-from pipewatch.artifacts.model import TestInfo as DbtTestInfo
+from pipewatch.artifacts.model import Node, NodeResult, Run
 from pipewatch.errors import UsageError
 from pipewatch.lineage import (
     FailureImpact,
@@ -32,6 +30,7 @@ from pipewatch.lineage import (
     upstream_downstream,
 )
 from pipewatch.lineage.graph import resource_type_of
+from tests.factories import make_node, make_result, make_run, make_test_info
 
 # --------------------------------------------------------------------------- builders
 
@@ -48,31 +47,16 @@ def node(
     kind = resource_type_of(uid)
     test = None
     if kind == "test":
-        test = DbtTestInfo(
-            name=uid.split(".")[2],
-            namespace=None,
-            kwargs={},
-            column_name=None,
-            attached_node=deps[0] if deps else None,
-            severity=severity,
-            where=None,
-            fail_calc=None,
-            warn_if=None,
-            error_if=None,
-            generic=True,
-        )
+        test = make_test_info(uid.split(".")[2], attached_node=deps[0] if deps else None, severity=severity)
     short = uid.split(".")[-1]
-    return Node(
-        unique_id=uid,
+    return make_node(
+        uid,
         resource_type=kind,
         name=name or short,
         package="pkg",
         path=f"models/{short}.sql",
-        database="db",
-        schema="main",
         alias=short,
         materialization=materialized or ("table" if kind == "model" else None),
-        tags=(),
         owner=owner,
         depends_on=tuple(deps),
         test=test,
@@ -88,48 +72,8 @@ def result(
     thread: str | None = "Thread-1",
 ) -> NodeResult:
     """A run_results entry; `span` is (compile start, execute end) in seconds."""
-    start, end = span if span is not None else (None, None)
-    return NodeResult(
-        unique_id=uid,
-        status=status,
-        message=f"{status} in {uid}",
-        failures=None,
-        execution_time=time,
-        thread_id=thread,
-        compile_started=start,
-        compile_completed=start,
-        execute_started=start,
-        execute_completed=end,
-        adapter_response=AdapterResponse(),
-    )
-
-
-def make_run(
-    nodes: Iterable[Node],
-    results: Iterable[NodeResult] = (),
-    *,
-    command: str | None = "build",
-    parent_map: Mapping[str, tuple[str, ...]] | None = None,
-    child_map: Mapping[str, tuple[str, ...]] | None = None,
-    elapsed: float | None = None,
-) -> Run:
-    """A Run over the given nodes and results."""
-    return Run(
-        invocation_id="inv-1",
-        dbt_version="1.11.0",
-        generated_at=None,
-        elapsed_time=elapsed,
-        command=command,
-        select=(),
-        target="dev",
-        adapter_type="duckdb",
-        project_name="pkg",
-        schema_versions={"manifest": 12, "run_results": 6},
-        nodes={n.unique_id: n for n in nodes},
-        results=list(results),
-        freshness=[],
-        parent_map=dict(parent_map) if parent_map is not None else None,
-        child_map=dict(child_map) if child_map is not None else None,
+    return make_result(
+        uid, status, message=f"{status} in {uid}", execution_time=time, span=span, thread_id=thread
     )
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipewatch.artifacts.model import AdapterResponse, Node, NodeResult, Run
+from pipewatch.artifacts.model import Run
 from pipewatch.commands.run import attempt_line, render_plan, render_summary, retry_plan_command, run_command
 from pipewatch.errors import UsageError
 from pipewatch.triage.retry import (
@@ -38,6 +38,7 @@ from pipewatch.triage.runner import (
     selectors,
     stop_reason,
 )
+from tests.factories import make_node, make_result, make_run
 
 LOCK = (
     "Runtime Error in model flaky (models/flaky.py)\n"
@@ -48,41 +49,7 @@ RESET = "Database Error in model orders (models/orders.sql)\n  could not receive
 CAST = "Runtime Error in model bad_cast (models/bad_cast.sql)\n  Conversion Error: Could not convert string 'x' to INT32"
 
 
-def _node(unique_id: str, parents: tuple[str, ...] = ()) -> Node:
-    parts = unique_id.split(".")
-    return Node(
-        unique_id=unique_id,
-        resource_type=parts[0],
-        name=parts[2],
-        package=parts[1],
-        path=f"models/{parts[2]}.sql",
-        database="db",
-        schema="main",
-        alias=parts[2],
-        materialization="table",
-        tags=(),
-        owner=None,
-        depends_on=parents,
-    )
-
-
-def _result(unique_id: str, status: str, message: str | None = None) -> NodeResult:
-    return NodeResult(
-        unique_id=unique_id,
-        status=status,
-        message=message,
-        failures=None,
-        execution_time=0.1,
-        thread_id="Thread-1",
-        compile_started=None,
-        compile_completed=None,
-        execute_started=None,
-        execute_completed=None,
-        adapter_response=AdapterResponse(),
-    )
-
-
-def make_run(
+def run_of(
     results: list[tuple[str, str, str | None]],
     parents: dict[str, tuple[str, ...]] | None = None,
     *,
@@ -92,20 +59,13 @@ def make_run(
     """A Run as load_run would build it: nodes (with their parents) and one result per entry."""
     parents = parents or {}
     ids = {uid for uid, _, _ in results} | set(parents)
-    return Run(
-        invocation_id="inv-1",
+    return make_run(
+        [make_node(uid, depends_on=parents.get(uid, ())) for uid in ids],
+        [make_result(uid, status, message=message, execution_time=0.1) for uid, status, message in results],
         dbt_version=dbt_version,
-        generated_at=None,
-        elapsed_time=1.0,
         command=command,
-        select=(),
-        target="dev",
-        adapter_type="duckdb",
-        project_name="shop",
+        elapsed=1.0,
         schema_versions={"run_results": 6},
-        nodes={uid: _node(uid, parents.get(uid, ())) for uid in ids},
-        results=[_result(uid, status, message) for uid, status, message in results],
-        freshness=[],
     )
 
 
@@ -113,7 +73,7 @@ def make_run(
 
 
 def test_every_failure_transient_retries_the_failed_and_skipped_nodes() -> None:
-    run = make_run(
+    run = run_of(
         [
             ("model.shop.base", "success", None),
             ("model.shop.flaky", "error", LOCK),
@@ -143,7 +103,7 @@ def test_every_failure_transient_retries_the_failed_and_skipped_nodes() -> None:
 
 
 def test_one_non_retryable_failure_blocks_the_retry() -> None:
-    run = make_run(
+    run = run_of(
         [
             ("model.shop.flaky", "error", LOCK),
             ("model.shop.bad_cast", "error", CAST),
@@ -161,17 +121,13 @@ def test_one_non_retryable_failure_blocks_the_retry() -> None:
 
 
 def test_a_failed_test_is_quality_and_blocks() -> None:
-    plan = plan_retry(
-        make_run([("test.shop.unique_x.1", "fail", "Got 3 results, configured to fail if != 0")])
-    )
+    plan = plan_retry(run_of([("test.shop.unique_x.1", "fail", "Got 3 results, configured to fail if != 0")]))
     assert not plan.should_retry
     assert plan.blocking[0].category == "quality"
 
 
 def test_warnings_and_successes_need_nothing() -> None:
-    plan = plan_retry(
-        make_run([("model.shop.a", "success", None), ("test.shop.t.1", "warn", "Got 1 result")])
-    )
+    plan = plan_retry(run_of([("model.shop.a", "success", None), ("test.shop.t.1", "warn", "Got 1 result")]))
     assert not plan.should_retry
     assert plan.reason == "nothing failed"
     assert plan.failures == ()
@@ -194,7 +150,7 @@ def test_strategy_follows_the_dbt_version(version: str | None, command: str | No
 
 
 def test_old_dbt_plans_a_select_of_the_failed_nodes() -> None:
-    run = make_run(
+    run = run_of(
         [("model.shop.flaky", "error", RESET), ("model.shop.after", "skipped", None)], dbt_version="1.5.4"
     )
     plan = plan_retry(run, exit_code=1)
@@ -231,7 +187,7 @@ def test_compile_error_before_any_node_escalates() -> None:
         "  unexpected '}', expected ')'\n"
         "    line 1\n"
     )
-    plan = plan_retry(make_run([]), exit_code=2, output=output)
+    plan = plan_retry(run_of([]), exit_code=2, output=output)
     assert not plan.should_retry and plan.before_nodes
     assert [(b.unique_id, b.category) for b in plan.blocking] == [(None, "code")]
     assert "before any node ran" in plan.reason
@@ -244,7 +200,7 @@ def test_silent_crash_before_any_node_is_unknown_and_not_retried() -> None:
 
 
 def test_crash_after_the_nodes_is_classified_from_the_output() -> None:
-    run = make_run([("model.shop.a", "success", None)])
+    run = run_of([("model.shop.a", "success", None)])
     plan = plan_retry(run, exit_code=2, output="Encountered an error:\nconnection reset by peer\n")
     assert plan.should_retry and plan.before_nodes
     assert "outside any node" in plan.reason
@@ -256,7 +212,7 @@ def test_nothing_known_is_nothing_to_retry() -> None:
 
 
 def test_plan_serializes_to_json_ready_data() -> None:
-    data = plan_retry(make_run([("model.shop.flaky", "error", LOCK)]), exit_code=1).to_dict()
+    data = plan_retry(run_of([("model.shop.flaky", "error", LOCK)]), exit_code=1).to_dict()
     assert data["should_retry"] is True
     assert data["failures"][0]["evidence"]["signature"] == "duckdb/file_lock_conflict"
     assert set(data) >= {"reason", "strategy", "retry_nodes", "rerun_selection", "blocking", "before_nodes"}
@@ -433,7 +389,7 @@ def test_parse_keeps_every_token(rest: list[str]) -> None:
 
 
 def test_selectors_use_node_names() -> None:
-    run = make_run([("model.shop.orders", "error", RESET)])
+    run = run_of([("model.shop.orders", "error", RESET)])
     ids = ["model.shop.orders", "test.shop.not_null_orders_id.0a1b", "unit_test.shop.orders.t1"]
     assert selectors(ids, run) == ["orders", "not_null_orders_id", "unit_test:t1"]
 
@@ -474,9 +430,9 @@ def _attempt(number: int, exit_code: int, plan: RetryPlan) -> Attempt:
 
 
 def test_stop_reasons() -> None:
-    retry = plan_retry(make_run([("model.shop.flaky", "error", LOCK)]), exit_code=1)
-    block = plan_retry(make_run([("model.shop.bad", "error", CAST)]), exit_code=1)
-    done = plan_retry(make_run([("model.shop.ok", "success", None)]), exit_code=0)
+    retry = plan_retry(run_of([("model.shop.flaky", "error", LOCK)]), exit_code=1)
+    block = plan_retry(run_of([("model.shop.bad", "error", CAST)]), exit_code=1)
+    done = plan_retry(run_of([("model.shop.ok", "success", None)]), exit_code=0)
     assert stop_reason(_attempt(1, 0, done), 2) == "succeeded"
     assert stop_reason(_attempt(2, 0, done), 2) == "succeeded on attempt 2"
     assert stop_reason(_attempt(1, 1, retry), 2) is None
@@ -531,9 +487,9 @@ def test_retry_plan_without_artifacts_exits_2(tmp_path: Path) -> None:
 
 def test_text_summary_has_a_line_per_attempt_and_the_ending() -> None:
     retry = plan_retry(
-        make_run([("model.shop.flaky", "error", LOCK), ("model.shop.after", "skipped", None)]), exit_code=1
+        run_of([("model.shop.flaky", "error", LOCK), ("model.shop.after", "skipped", None)]), exit_code=1
     )
-    done = plan_retry(make_run([("model.shop.flaky", "success", None)]), exit_code=0)
+    done = plan_retry(run_of([("model.shop.flaky", "success", None)]), exit_code=0)
     first = replace(_attempt(1, 1, retry), outcome={"error": 1, "skipped": 1})
     second = Attempt(
         number=2,
@@ -576,7 +532,7 @@ def test_text_summary_has_a_line_per_attempt_and_the_ending() -> None:
 
 def test_text_plan_names_what_blocks() -> None:
     plan = plan_retry(
-        make_run([("model.shop.flaky", "error", LOCK), ("model.shop.bad", "error", CAST)]), exit_code=1
+        run_of([("model.shop.flaky", "error", LOCK), ("model.shop.bad", "error", CAST)]), exit_code=1
     )
     text = render_plan(plan)
     assert text.startswith("retry: no - 1 non-retryable failure: model.shop.bad (data)")

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipewatch.artifacts.model import AdapterResponse, NodeResult
+from pipewatch.artifacts.model import NodeResult
 from pipewatch.triage import POLICY, Classification, classify, classify_result, escalation_target
 from pipewatch.triage.codes import Code, extract_codes
 from pipewatch.triage.unwrap import unwrap
+from tests.factories import make_result
 
 
 def result(status: str, message: str | None = None) -> NodeResult:
-    return NodeResult(
-        unique_id="model.shop.orders",
-        status=status,
-        message=message,
-        failures=None,
-        execution_time=1.0,
-        thread_id="Thread-1",
-        compile_started=None,
-        compile_completed=None,
-        execute_started=None,
-        execute_completed=None,
-        adapter_response=AdapterResponse(),
-    )
+    return make_result("model.shop.orders", status, message=message)
 
 
 # --- dbt's wrappers --------------------------------------------------------------------------------

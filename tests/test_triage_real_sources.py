@@ -15,8 +15,9 @@ import pytest
 from dbt.exceptions import EnvVarMissingError
 from dbt_common.exceptions import CompilationError, DbtDatabaseError, DbtRuntimeError
 
-from pipewatch.artifacts.model import AdapterResponse, NodeResult
+from pipewatch.artifacts.model import NodeResult
 from pipewatch.triage import classify, classify_result
+from tests.factories import make_result
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "artifact-corpus"
 
@@ -133,18 +134,13 @@ def corpus_results() -> list[tuple[str, str | None, dict[str, Any]]]:
 
 
 def as_result(entry: dict[str, Any]) -> NodeResult:
-    return NodeResult(
-        unique_id=entry["unique_id"],
-        status=str(entry["status"]).lower(),
+    return make_result(
+        entry["unique_id"],
+        str(entry["status"]).lower(),
         message=entry.get("message"),
         failures=entry.get("failures"),
         execution_time=float(entry.get("execution_time") or 0.0),
         thread_id=entry.get("thread_id"),
-        compile_started=None,
-        compile_completed=None,
-        execute_started=None,
-        execute_completed=None,
-        adapter_response=AdapterResponse(),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import mmap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,6 +87,12 @@ def read_artifact(path: Path, what: str) -> Buffer:
         raise ArtifactError(path, f"cannot read {what}: permission denied") from None
     except OSError as exc:
         raise ArtifactError(path, f"cannot read {what}: {exc.strerror or exc}") from None
+
+
+def load_artifact(path: Path | str, what: str, decode: Callable[[Buffer, str], T]) -> T:
+    """Read the dbt `what` artifact at `path` and decode it with `decode(data, source)`, naming the file."""
+    path = Path(path)
+    return decode(read_artifact(path, what), str(path))
 
 
 def _one_line(text: str) -> str:
@@ -172,7 +178,7 @@ def as_str(value: Any) -> str | None:
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a loader builds many objects.
+    """Pause the cyclic garbage collector while a loader builds many objects (`@gc_paused()` on a decoder).
 
     Decoded artifacts form no reference cycles, but allocating tens of thousands of nodes
     triggers repeated full collections that walk every live object; pausing saves ~20% on big

@@ -26,7 +26,7 @@ from pipewatch.artifacts.decoding import (
     as_str,
     decode_json,
     gc_paused,
-    read_artifact,
+    load_artifact,
 )
 from pipewatch.artifacts.model import Node, TestInfo
 from pipewatch.artifacts.timestamps import to_posix
@@ -149,17 +149,12 @@ class Manifest:
 
 def load_manifest(path: Path | str) -> Manifest:
     """Load a dbt manifest.json of any schema version; raise ArtifactError if it is not one."""
-    path = Path(path)
-    return decode_manifest(read_artifact(path, "manifest"), str(path))
+    return load_artifact(path, "manifest", decode_manifest)
 
 
+@gc_paused()
 def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
     """Decode manifest.json bytes; `source` names the file in errors and warnings."""
-    with gc_paused():
-        return _decode_manifest(data, source)
-
-
-def _decode_manifest(data: Buffer, source: str) -> Manifest:
     raw = decode_json(data, _ManifestFile, source, "manifest")
     meta = raw.metadata or ArtifactMetadata()
     version, warnings = check_schema(

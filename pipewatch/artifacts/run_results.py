@@ -20,7 +20,7 @@ from pipewatch.artifacts.decoding import (
     as_str,
     decode_json,
     gc_paused,
-    read_artifact,
+    load_artifact,
 )
 from pipewatch.artifacts.model import AdapterResponse, NodeResult, normalize_status
 from pipewatch.artifacts.timestamps import to_posix
@@ -114,17 +114,12 @@ class RunResults:
 
 def load_run_results(path: Path | str) -> RunResults:
     """Load a dbt run_results.json of any schema version; raise ArtifactError if it is not one."""
-    path = Path(path)
-    return decode_run_results(read_artifact(path, "run_results"), str(path))
+    return load_artifact(path, "run_results", decode_run_results)
 
 
+@gc_paused()
 def decode_run_results(data: Buffer, source: str = "<run_results>") -> RunResults:
     """Decode run_results.json bytes; `source` names the file in errors and warnings."""
-    with gc_paused():
-        return _decode_run_results(data, source)
-
-
-def _decode_run_results(data: Buffer, source: str) -> RunResults:
     raw = decode_json(data, _RunResultsFile, source, "run_results")
     meta = raw.metadata or ArtifactMetadata()
     raw_results = raw.results

@@ -18,7 +18,7 @@ from pipewatch.artifacts.decoding import (
     Struct,
     decode_json,
     gc_paused,
-    read_artifact,
+    load_artifact,
 )
 from pipewatch.artifacts.model import SourceFreshness, normalize_status
 from pipewatch.artifacts.timestamps import to_posix
@@ -86,17 +86,12 @@ class FreshnessResults:
 
 def load_sources(path: Path | str) -> FreshnessResults:
     """Load a dbt sources.json (`dbt source freshness` output) of any version; ArtifactError if not one."""
-    path = Path(path)
-    return decode_sources(read_artifact(path, "sources"), str(path))
+    return load_artifact(path, "sources", decode_sources)
 
 
+@gc_paused()
 def decode_sources(data: Buffer, source: str = "<sources>") -> FreshnessResults:
     """Decode sources.json bytes; `source` names the file in errors and warnings."""
-    with gc_paused():
-        return _decode_sources(data, source)
-
-
-def _decode_sources(data: Buffer, source: str) -> FreshnessResults:
     raw = decode_json(data, _SourcesFile, source, "sources")
     meta = raw.metadata or ArtifactMetadata()
     stamped = meta.dbt_schema_version is not None

@@ -9,7 +9,6 @@ score is below `--min-score`), 2 for invalid rule files or flags, 3 when the war
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,15 +17,17 @@ import click
 
 from pipewatch.commands.common import (
     handle_errors,
+    history_options,
     project_dir_option,
     quality_options,
     resolve_target_dir,
     target_path_option,
+    view_options,
+    wants_color,
     warn,
     write_output,
 )
 from pipewatch.errors import UsageError
-from pipewatch.outputs import FORMATS
 from pipewatch.outputs.quality_view import render_check
 
 if TYPE_CHECKING:
@@ -38,21 +39,8 @@ if TYPE_CHECKING:
 @quality_options
 @project_dir_option
 @target_path_option
-@click.option(
-    "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True, help="The view."
-)
-@click.option(
-    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE."
-)
-@click.option("--color/--no-color", default=None, help="Colour the terminal view (default: when a terminal).")
-@click.option(
-    "--history",
-    "history_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="History store to record into (default: pipewatch.yml `history`, else .pipewatch/history.duckdb).",
-)
-@click.option("--no-history", is_flag=True, help="Do not record the checks.")
+@view_options
+@history_options("to record into", without="Do not record the checks.")
 @handle_errors
 def check_command(
     rules_path: Path | None,
@@ -107,9 +95,10 @@ def check_command(
         note = _record(report, run, history_path or config.history_file())
         if note:
             click.echo(f"pipewatch: {note}", err=True)
-    if color is None:
-        color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    write_output(render_check(report, fmt, passed=passed, reasons=reasons, color=color), output)
+    write_output(
+        render_check(report, fmt, passed=passed, reasons=reasons, color=wants_color(color, output, fmt)),
+        output,
+    )
     sys.exit(0 if passed else 1)
 
 

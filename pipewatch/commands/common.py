@@ -1,10 +1,10 @@
-"""What every pipewatch command shares: error handling, output writing, the project/target options."""
+"""What every pipewatch command shares: error handling, output writing, and the options of more than one command."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from pipewatch.errors import PipewatchError
+from pipewatch.outputs import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +81,79 @@ target_path_option = click.option(
 )
 
 
+def _apply(func: F, options: Sequence[Callable[[F], F]]) -> F:
+    """Decorate `func` with `options` so that --help lists them in the order given."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def output_option(
+    description: str = "Write to FILE.", default: Path | None = None, *, short: bool = False
+) -> Callable[[F], F]:
+    """`--output FILE` (and `-o` when `short`): where the command writes what it renders."""
+    return click.option(
+        "--output",
+        *(("-o",) if short else ()),
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        show_default=default is not None,
+        help=description,
+    )
+
+
+def view_options(func: F) -> F:
+    """--format, --output and --color: how a report is shown; shared by `check` and `after-run`."""
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(list(FORMATS)),
+            default="text",
+            show_default=True,
+            help="The view.",
+        ),
+        output_option(),
+        click.option(
+            "--color/--no-color", default=None, help="Colour the terminal view (default: when a terminal)."
+        ),
+    ]
+    return _apply(func, options)
+
+
+def wants_color(color: bool | None, output: Path | None, fmt: str) -> bool:
+    """--color/--no-color as given; else colour the text view only on a terminal, unless NO_COLOR is set."""
+    if color is not None:
+        return color
+    return output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def history_path_option(purpose: str) -> Callable[[F], F]:
+    """`--history PATH`: the history store the command uses; `purpose` completes "History store ..."."""
+    return click.option(
+        "--history",
+        "history_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"History store {purpose} (default: pipewatch.yml `history`, else .pipewatch/history.duckdb "
+        "in the project dir).",
+    )
+
+
+def history_options(purpose: str, without: str) -> Callable[[F], F]:
+    """`--history PATH` and `--no-history`: the store a command uses unless told to leave it out.
+
+    `purpose` completes "History store ..." (e.g. "to record into"); `without` is --no-history's help.
+    """
+
+    def decorate(func: F) -> F:
+        return _apply(
+            func, [history_path_option(purpose), click.option("--no-history", is_flag=True, help=without)]
+        )
+
+    return decorate
+
+
 def quality_options(func: F) -> F:
     """The flags that say which checks to run and where: shared by `check` and `after-run`."""
     options = [
@@ -120,6 +194,4 @@ def quality_options(func: F) -> F:
             help="Fail the gate below this quality score (default: pipewatch.yml `min_score`).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return _apply(func, options)

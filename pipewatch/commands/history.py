@@ -11,21 +11,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pipewatch.commands.common import handle_errors, project_dir_option, warn, write_output
+from pipewatch.commands.common import (
+    handle_errors,
+    history_path_option,
+    project_dir_option,
+    warn,
+    write_output,
+)
 from pipewatch.errors import ArtifactError, PipewatchError, UsageError
 
 if TYPE_CHECKING:
     from pipewatch.history import AnomalyConfig, HistoryStore
 
 
-_history_option = click.option(
-    "--history",
-    "history_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The history store (default: `history` in pipewatch.yml, else .pipewatch/history.duckdb "
-    "in the project dir).",
-)
+_history_option = history_path_option("to use")
 _lock_timeout_option = click.option(
     "--lock-timeout",
     default="30s",

@@ -12,6 +12,8 @@ import click
 
 from pipewatch.commands.common import (
     handle_errors,
+    history_options,
+    output_option,
     project_dir_option,
     resolve_target_dir,
     target_path_option,
@@ -24,22 +26,8 @@ DEFAULT_OUTPUT = Path("pipewatch-report.html")
 @click.command("report")
 @project_dir_option
 @target_path_option
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_OUTPUT,
-    show_default=True,
-    help="Where to write the HTML file.",
-)
-@click.option(
-    "--history",
-    "history_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="History store for trends (default: pipewatch.yml `history`, .pipewatch/history.duckdb).",
-)
-@click.option("--no-history", is_flag=True, help="Leave trends and anomalies out.")
+@output_option("Where to write the HTML file.", DEFAULT_OUTPUT, short=True)
+@history_options("for trends", without="Leave trends and anomalies out.")
 @click.option(
     "--runs",
     type=click.IntRange(min=2, max=10000),

@@ -11,17 +11,20 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from pipewatch.commands.common import handle_errors, resolve_target_dir, warn
+from pipewatch.commands.common import (
+    handle_errors,
+    history_options,
+    project_dir_option,
+    resolve_target_dir,
+    target_path_option,
+    warn,
+)
 from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, Backoff, RetryPlan
 from pipewatch.triage.runner import Attempt, RunSummary, plan_last_run, run_with_retries
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.command(
@@ -54,14 +57,7 @@ F = TypeVar("F", bound=Callable[..., Any])
     help="Seconds; the longest any single wait may be.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option(
-    "--history",
-    "history_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="History store to record every attempt into (default: pipewatch.yml, .pipewatch/history.duckdb).",
-)
-@click.option("--no-history", is_flag=True, help="Do not record the attempts.")
+@history_options("to record every attempt into", without="Do not record the attempts.")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 @handle_errors
 def run_command(
@@ -134,18 +130,8 @@ def record_attempts(summary: RunSummary, history_path: Path | None) -> None:
 
 
 @click.command("retry-plan", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--project-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The dbt project directory.",
-)
-@click.option(
-    "--target-path",
-    default=None,
-    help="dbt's target dir, relative to the project dir (default: DBT_TARGET_PATH, dbt_project.yml, `target`).",
-)
+@project_dir_option
+@target_path_option
 @click.option(
     "--log-path",
     type=click.Path(file_okay=False, path_type=Path),
