@@ -181,6 +181,7 @@ def classify_cmd(message: str | None, adapter: str | None, fmt: str) -> None:
 def _register() -> None:
     from pipewatch.commands.check import check_command
     from pipewatch.commands.history import history
+    from pipewatch.commands.init import init_command
     from pipewatch.commands.report import report_command
     from pipewatch.commands.run import retry_plan_command, run_command
 
@@ -189,6 +190,7 @@ def _register() -> None:
     main.add_command(history, "history")
     main.add_command(report_command, "report")
     main.add_command(check_command, "check")
+    main.add_command(init_command, "init")
 
 
 _register()

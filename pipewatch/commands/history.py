@@ -7,7 +7,7 @@ Registered on the main CLI with `main.add_command(history)`. Commands stay thin:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -64,22 +64,69 @@ def history() -> None:
     """The run history store: backfill it, look at trends, prune it."""
 
 
-@history.command("ingest", short_help="Record saved target/ directories into history (backfill).")
-@click.argument(
-    "target_dirs", metavar="TARGET_DIR...", nargs=-1, required=True, type=click.Path(path_type=Path)
+@history.command(
+    "ingest", short_help="Record saved target/ dirs, or the warehouse's audit table, into history."
 )
+@click.argument("target_dirs", metavar="[TARGET_DIR]...", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--from-warehouse",
+    is_flag=True,
+    help="Read the pipewatch_audit table the dbt package's audit hook fills (no target/ needed).",
+)
+@click.option("--audit-schema", default=None, help="Schema of pipewatch_audit (default: the connection's).")
+@click.option(
+    "--duckdb",
+    "duckdb_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --from-warehouse: read this DuckDB file instead of the dbt profile's warehouse.",
+)
+@click.option(
+    "--profiles-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --from-warehouse: where profiles.yml is (as dbt reads it).",
+)
+@click.option("--target", "dbt_target", default=None, help="With --from-warehouse: the dbt target.")
+@click.option("--profile", default=None, help="With --from-warehouse: the dbt profile.")
 @_history_option
 @project_dir_option
 @_lock_timeout_option
 @handle_errors
 def ingest_cmd(
-    target_dirs: tuple[Path, ...], history_path: Path | None, project_dir: Path, lock_timeout: str
+    target_dirs: tuple[Path, ...],
+    from_warehouse: bool,
+    audit_schema: str | None,
+    duckdb_path: Path | None,
+    profiles_dir: Path | None,
+    dbt_target: str | None,
+    profile: str | None,
+    history_path: Path | None,
+    project_dir: Path,
+    lock_timeout: str,
 ) -> None:
     """Record saved dbt target/ directories (e.g. the last 30 days of copies) into history.
 
     Directories without a run_results.json are skipped with a warning; a run already recorded is
     left as it is. Exits 2 if any directory could not be read (the others are still recorded).
+    With --from-warehouse, the runs the dbt package's `pipewatch.audit()` hook wrote to the
+    `pipewatch_audit` table are recorded instead, for teams whose target/ does not survive the run.
     """
+    if from_warehouse == bool(target_dirs):
+        raise UsageError("give TARGET_DIR... to backfill saved artifacts, or --from-warehouse (not both)")
+    if from_warehouse:
+        _ingest_audit(
+            _store(history_path, project_dir, lock_timeout),
+            audit_schema,
+            dict(
+                duckdb=duckdb_path,
+                project_dir=project_dir,
+                profiles_dir=profiles_dir,
+                target=dbt_target,
+                profile=profile,
+            ),
+        )
+        return
     from pipewatch.artifacts import load_run
     from pipewatch.history.trend_view import utc
 
@@ -121,6 +168,24 @@ def ingest_cmd(
     )
     if unreadable:
         raise PipewatchError(f"{unreadable} target dir(s) could not be read (see the warnings above)")
+
+
+def _ingest_audit(store: HistoryStore, schema: str | None, where: dict[str, Any]) -> None:
+    """`history ingest --from-warehouse`: one connection, the new audit runs recorded oldest first."""
+    from pipewatch.history.audit import ingest_from_warehouse
+    from pipewatch.warehouse import open_warehouse
+
+    warehouse = open_warehouse(**where)
+    try:
+        result = ingest_from_warehouse(store, warehouse, schema=schema)
+    finally:
+        warehouse.close()
+    for ingested in result.ingested:
+        click.echo(f"{result.table}: recorded {ingested.invocation_id} ({ingested.node_results} result(s))")
+    click.echo(
+        f"{len(result.ingested)} run(s) recorded, {result.already_recorded} already present "
+        f"of {result.invocations_found} in {result.table} -> {store.path}"
+    )
 
 
 @history.command("show", short_help="A node's trend, or the slowest and most-changed nodes.")

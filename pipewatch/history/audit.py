@@ -65,7 +65,10 @@ AUDIT_COLUMNS = (
 #: Invocation ids per `IN (...)` list when fetching rows.
 _IDS_PER_QUERY = 500
 _MISSING_TABLE = re.compile(
-    r"does not exist|not found|no such table|Catalog Error|unknown table|doesn't exist", re.IGNORECASE
+    # DuckDB, PostgreSQL/Redshift, Snowflake, BigQuery, Spark/Databricks, SQLite-likes
+    r"table with name \S+ does not exist|relation \S+ does not exist|object \S+ does not exist"
+    r"|not found: table|table or view not found|TABLE_OR_VIEW_NOT_FOUND|no such table",
+    re.IGNORECASE,
 )
 _DRIVER_DIALECTS = {
     "psycopg2": "postgres",
