@@ -115,8 +115,15 @@ def audit_check(project: Path, runs: int, models: int) -> str:
         ).fetchone()
     finally:
         con.close()
-    log = (project / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
-    inserts = len(re.findall(r"insert into \S*pipewatch_audit", log, flags=re.IGNORECASE))
+    # dbt rotates dbt.log at 10 MB, which a 2,000-model run passes: count in every part.
+    inserts = sum(
+        len(
+            re.findall(
+                r"insert into \S*pipewatch_audit", p.read_text(encoding="utf-8", errors="replace"), re.I
+            )
+        )
+        for p in (project / "logs").glob("dbt.log*")
+    )
     ok = rows == runs * models and invocations == runs and inserts == runs
     return f"{rows} rows / {inserts} inserts{'' if ok else ' (UNEXPECTED)'}"
 
