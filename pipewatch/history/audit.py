@@ -16,7 +16,6 @@ import contextlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from pipewatch.history.ingest import IngestResult
 from pipewatch.history.store import HistoryStore
 from pipewatch.rules.spec import TableRef
 from pipewatch.rules.sqltext import SqlTextError, parse_relation, table
-from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, render
+from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, as_utc, render
 
 #: The table `pipewatch.audit()` writes (in the target schema unless configured otherwise).
 AUDIT_TABLE = "pipewatch_audit"
@@ -400,19 +399,8 @@ def _float(value: Any) -> float | None:
 
 
 def _posix(value: Any) -> float | None:
-    """A warehouse timestamp as POSIX seconds; a value without a time zone is UTC (the hook writes UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-        return aware.timestamp()
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp()
+    """A warehouse timestamp as POSIX seconds (numbers are taken as seconds already)."""
     if isinstance(value, (int, float, Decimal)):
         return float(value)
-    return None
+    when = as_utc(value)
+    return when.timestamp() if when is not None else None

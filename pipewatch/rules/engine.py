@@ -22,7 +22,7 @@ from pipewatch.rules.planner import Plan, PlannedCheck, Statement, build_stateme
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 from pipewatch.rules.scoring import exceeds, status_for, thresholds
 from pipewatch.rules.spec import Check, Freshness, NotNullProportion, RowCount, RuleSet, TableSpec, check_id
-from pipewatch.warehouse.base import QueryError, Warehouse
+from pipewatch.warehouse.base import QueryError, Warehouse, as_utc
 
 _Key = tuple[int, int]  # (id of table spec, id of check)
 #: A failed statement with at most this many checks is re-run check by check; larger ones are bisected.
@@ -138,7 +138,7 @@ def _evaluate(pc: PlannedCheck, row: tuple[Any, ...], total: int, sql: str, now:
             res.status = status_for(check, True)
             res.message = f"no non-NULL `{check.column}` values: nothing to judge freshness by"
             return res
-        when = _as_utc(latest)
+        when = as_utc(latest)
         if when is None:
             res.message = f"MAX(`{check.column}`) is not a date or timestamp (got {type(latest).__name__})"
             return res
@@ -250,20 +250,6 @@ def _report(rules: RuleSet, results: dict[_Key, CheckResult], dialect: str) -> Q
 
 def _int(value: Any) -> int:
     return 0 if value is None else int(value)
-
-
-def _as_utc(value: Any) -> datetime | None:
-    """A warehouse timestamp as an aware UTC datetime (naive values are taken as UTC, like dbt does)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    return None
 
 
 def jsonable(value: Any) -> Any:

@@ -10,6 +10,7 @@ dbt adapters (Postgres, Snowflake, ...) implement the same protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from typing import Any, Protocol, runtime_checkable
 
 from sqlglot import exp
@@ -55,3 +56,20 @@ def render(statement: exp.Expr | str, dialect: str) -> str:
     if isinstance(statement, str):
         return statement
     return statement.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A timestamp a warehouse returned (datetime, date or ISO text) as an aware UTC datetime, else None.
+
+    Naive values are taken as UTC, as dbt and the audit hook write them.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    return None
