@@ -29,6 +29,7 @@ from pipewatch.lineage import (
 )
 from pipewatch.owners import owner_of
 from pipewatch.rules.results import QualityReport
+from pipewatch.rules.scoring import fails_gate
 from pipewatch.triage import Classification, classify_result, escalation_target
 
 #: sources.json older than this before the run's results is stale news, not this run's freshness.
@@ -197,7 +198,7 @@ def decide_gate(outcome: Outcome, min_score: float | None = None) -> Gate:
     if stale:
         reasons.append(f"{len(stale)} source(s) stale beyond error_after or failed their freshness check")
     if outcome.quality is not None:
-        failed_checks = [c for c in outcome.quality.checks if c.status in ("fail", "error")]
+        failed_checks = [c for c in outcome.quality.checks if fails_gate(c)]
         if failed_checks:
             reasons.append(f"{len(failed_checks)} error-severity check(s) failed")
         if min_score is not None and outcome.quality.score < min_score:

@@ -114,3 +114,16 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations(text: str | bool) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_after_run_and_check_share_the_quality_gate() -> None:
+    from pipewatch.analysis import decide_gate
+    from pipewatch.rules.scoring import gate
+    from tests.factories import make_check, make_quality
+
+    # A warn-severity check that could not run never fails either gate (README: warn checks never do).
+    quality = make_quality([make_check("range", column="amount", status="error", severity="warn")])
+    outcome = analyze(_run(), load_config(Path("."), env={}), quality=quality)
+    outcome.failures = []
+    assert gate(quality) == (True, [])
+    assert decide_gate(outcome).passed

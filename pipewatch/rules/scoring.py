@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipewatch.rules.results import PASS_FAIL_TYPES, QualityReport
+from pipewatch.rules.results import PASS_FAIL_TYPES, CheckResult, QualityReport
 from pipewatch.rules.spec import Check
 
 
@@ -43,6 +43,11 @@ def status_for(check: Check, failed: bool) -> str:
     return "warn" if check.severity == "warn" else "fail"
 
 
+def fails_gate(check: CheckResult) -> bool:
+    """Whether this check alone fails the gate: error severity, and it failed or could not run."""
+    return check.severity != "warn" and check.status in ("fail", "error")
+
+
 def gate(report: QualityReport | None, min_score: float | None = None) -> tuple[bool, list[str]]:
     """Whether a run passes the quality gate, and why not.
 
@@ -52,9 +57,7 @@ def gate(report: QualityReport | None, min_score: float | None = None) -> tuple[
     reasons: list[str] = []
     if report is None:
         return True, reasons
-    for c in report.checks:
-        if c.severity == "warn":
-            continue
+    for c in filter(fails_gate, report.checks):
         if c.status == "error":
             reasons.append(f"{c.check_id}: check could not run: {c.message or 'query failed'}")
         elif c.status == "fail":
