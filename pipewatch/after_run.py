@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipewatch.analysis import Outcome, analyze, decide_gate
+from pipewatch.analysis import Outcome, analyze
 from pipewatch.artifacts import Run, load_run
 from pipewatch.config import Config
 from pipewatch.rules.results import QualityReport
@@ -76,7 +76,6 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
         else:
             if not ingested.recorded:
                 result.notes.append(f"history: run {ingested.invocation_id} was already recorded")
-    outcome.gate = decide_gate(outcome, config.min_score)
     if options.slack:
         from pipewatch.outputs.slack import notify
 
