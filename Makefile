@@ -9,12 +9,16 @@ DBT_FLAGS := --project-dir $(EXAMPLE) --profiles-dir $(EXAMPLE)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv demo test lint typecheck unit bench clean test-latest lock
 
-# The venv is rebuilt only when pyproject.toml changes; the stamp file records the last install.
-$(BIN)/.pipewatch-installed: pyproject.toml
+# The venv installs the versions in constraints.txt (the ones the suite was last green with), so a
+# fresh machine gets what CI tested, whatever the registries serve today. It is reinstalled only when
+# pyproject.toml or the constraints change; the stamp file records the last install.
+CONSTRAINTS ?= constraints.txt
+PIP_FLAGS := --quiet --disable-pip-version-check
+$(BIN)/.pipewatch-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
 
 venv: $(BIN)/.pipewatch-installed
@@ -40,8 +44,25 @@ unit: venv
 
 test: lint typecheck unit
 
+# The newest versions the ranges in pyproject.toml allow, in a venv of their own, on purpose: this is
+# how a dependency's new release is tried before `make lock` adopts it.
+LATEST_VENV := .venv-latest
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade -e '.[dev]'
+	touch $(LATEST_VENV)/bin/.pipewatch-installed
+	$(MAKE) test VENV=$(LATEST_VENV)
+
+# Rewrite constraints.txt from the latest venv (run after `make test-latest` passed).
+lock:
+	test -x $(LATEST_VENV)/bin/python || { echo "run make test-latest first"; exit 2; }
+	{ sed -n '1,/^[^#]/{/^#/p}' $(CONSTRAINTS); \
+	  $(LATEST_VENV)/bin/python -m pip freeze --exclude-editable | grep -v -i '^pipewatch'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
 bench: venv
 	$(BIN)/python benchmarks/bench_artifacts.py
 
 clean:
-	rm -rf $(EXAMPLE)/target $(EXAMPLE)/logs $(EXAMPLE)/dbt_packages .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(LATEST_VENV) $(EXAMPLE)/target $(EXAMPLE)/logs $(EXAMPLE)/dbt_packages .pytest_cache .mypy_cache .ruff_cache

@@ -99,12 +99,20 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _is_utf8(data: Buffer) -> bool:
+def _utf8_error(data: Buffer) -> str | None:
+    """Why `data` is not UTF-8 (the byte and its offset), or None when it is."""
     try:
         bytes(data).decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    except UnicodeDecodeError as exc:
+        return f"{exc.reason} at byte {exc.start}"
+    return None
+
+
+def _looks_binary(data: Buffer) -> bool:
+    # Text files hold no NUL and few control bytes; a JSON file with one bad byte in a string is text.
+    head = bytes(data[:4096])
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 13))
+    return b"\x00" in head or controls > len(head) // 100
 
 
 def _is_blank(data: Buffer) -> bool:
@@ -138,14 +146,19 @@ def decode_json(data: Buffer, type_: type[T], source: str, what: str) -> T:
     except msgspec.DecodeError as exc:
         raise ArtifactError(source, _decode_problem(data, str(exc), what)) from None
     except UnicodeDecodeError as exc:
-        raise ArtifactError(source, f"not valid UTF-8 text ({exc.reason}); expected a dbt {what}") from None
+        raise ArtifactError(source, _decode_problem(data, str(exc), what)) from None
     except RecursionError:
         raise ArtifactError(source, f"JSON nested too deeply to be a dbt {what}") from None
 
 
 def _decode_problem(data: Buffer, message: str, what: str) -> str:
-    if not _is_utf8(data):
-        return f"not a JSON file (binary data, not UTF-8 text); expected a dbt {what}"
+    # The wording is pipewatch's own: msgspec reports bad UTF-8 as a DecodeError or a
+    # UnicodeDecodeError depending on its version, so the bytes decide, not the exception.
+    bad = _utf8_error(data)
+    if bad is not None:
+        if _looks_binary(data):
+            return f"not a JSON file (binary data, not UTF-8 text); expected a dbt {what}"
+        return f"not valid UTF-8 text ({bad}); expected a dbt {what}"
     if "truncated" in message:
         return f"truncated JSON ({message}); was the file cut off while dbt wrote it?"
     return f"not valid JSON ({_one_line(message)}); expected a dbt {what}"
