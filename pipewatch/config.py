@@ -181,7 +181,7 @@ def load_config(project_dir: Path | str = ".", env: Mapping[str, str] | None = N
     cfg = Config(project_dir=project)
     path = project / CONFIG_FILENAME
     if path.is_file():
-        _apply(cfg, _read_file(path), path)
+        _apply(cfg, _read_file(path))
         cfg.source = path
     _apply_env(cfg, env)
     return cfg
@@ -311,7 +311,7 @@ def _is_path(text: str) -> bool:
     return False
 
 
-def _apply(cfg: Config, parsed: PipewatchFile, where: Path) -> None:
+def _apply(cfg: Config, parsed: PipewatchFile) -> None:
     cfg.target_path = parsed.target_path or cfg.target_path
     cfg.history_path = parsed.history if isinstance(parsed.history, str) else None
     cfg.rules_path = parsed.rules or cfg.rules_path

@@ -191,7 +191,10 @@ def as_str(value: Any) -> str | None:
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a loader builds many objects (`@gc_paused()` on a decoder).
+    """Pause the cyclic garbage collector while pipewatch builds many objects that form no cycles.
+
+    The one such switch of pipewatch: artifact decoders (`@gc_paused()`) and lineage graph builds
+    (`with gc_paused():`, tens of thousands of small int lists) both use it.
 
     Decoded artifacts form no reference cycles, but allocating tens of thousands of nodes
     triggers repeated full collections that walk every live object; pausing saves ~20% on big
