@@ -63,8 +63,13 @@ def write_output(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
         return
+    from pipewatch.commands.guard import refuse_outputs_over_inputs
     from pipewatch.outputs.files import write_atomic
 
+    # Commands check at their start too; this catches any command that writes through here.
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        refuse_outputs_over_inputs(context.params)
     write_atomic(output, text, what="output")
 
 
