@@ -132,3 +132,29 @@ def run_requested_checks(request: QualityRequest, config: Config, run: Run) -> Q
         )
     finally:
         warehouse.close()
+
+
+def write_report(
+    target_dir: Path, config: Config, output: Path, *, history: Path | None = None, runs: int = 60
+) -> tuple[Path, list[str]]:
+    """Write the HTML report of the run in `target_dir` (`pipewatch report`): the file, and warnings.
+
+    Trends and anomalies come from the `history` store when it exists and holds `runs` past runs;
+    the report never records into it (recording is after-run's job).
+    """
+    from pipewatch.outputs.html_report import history_points_from_store, write_html_report
+
+    run = load_run(target_dir)
+    points = None
+    anomalies: list[Anomaly] = []
+    if history is not None and history.is_file():
+        from pipewatch.history.anomalies import detect_anomalies
+        from pipewatch.history.ingest import invocation_key
+        from pipewatch.history.store import HistoryStore
+
+        store = HistoryStore(history)
+        points = history_points_from_store(store, limit=runs, project=run.project_name)
+        if invocation_key(run) in {p.get("invocation_id") for p in points}:
+            anomalies = detect_anomalies(store, invocation_key(run))
+    outcome = analyze(run, config, anomalies=anomalies)
+    return write_html_report(outcome, output, history_points=points), outcome.warnings

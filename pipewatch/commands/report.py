@@ -43,29 +43,18 @@ def report_command(
     runs: int,
 ) -> None:
     """Write the HTML report of the last dbt invocation: failures, lineage, timeline, quality, trends."""
-    from pipewatch.analysis import Anomaly, analyze
-    from pipewatch.artifacts import load_run
+    from pipewatch.after_run import write_report
     from pipewatch.config import load_config, resolve_target_dir
-    from pipewatch.outputs.html_report import history_points_from_store, write_html_report
 
     refuse_outputs_over_inputs(click.get_current_context().params)
     config = load_config(project_dir)
-    run = load_run(resolve_target_dir(project_dir, target_path, config.target_path))
-    points = None
-    anomalies: list[Anomaly] = []
-    store_file = None if no_history else (history_path or config.history_file())
-    if store_file is not None and store_file.is_file():
-        from pipewatch.history.anomalies import detect_anomalies
-        from pipewatch.history.ingest import invocation_key
-        from pipewatch.history.store import HistoryStore
-
-        store = HistoryStore(store_file)
-        points = history_points_from_store(store, limit=runs, project=run.project_name)
-        recorded = {p.get("invocation_id") for p in points}
-        if invocation_key(run) in recorded:
-            anomalies = detect_anomalies(store, invocation_key(run))
-    outcome = analyze(run, config, anomalies=anomalies)
-    for message in outcome.warnings:
+    written, warnings = write_report(
+        resolve_target_dir(project_dir, target_path, config.target_path),
+        config,
+        output,
+        history=None if no_history else (history_path or config.history_file()),
+        runs=runs,
+    )
+    for message in warnings:
         warn(message)
-    written = write_html_report(outcome, output, history_points=points)
     click.echo(f"pipewatch: report written to {written}", err=True)

@@ -245,33 +245,24 @@ def test_an_unreadable_target_dir_is_one_line(project: Path) -> None:
         target.chmod(0o755)
 
 
+def _stderr_of_a_failed_write(command: list[str] | str, **how: Any) -> list[str]:
+    """Run pipewatch with stdout set up to fail as `how` says; its stderr lines (exit 2 asserted)."""
+    done = subprocess.run(command, stderr=subprocess.PIPE, text=True, timeout=120, check=False, **how)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr.splitlines()
+
+
 def test_stdout_on_a_full_disk_is_one_line(project: Path) -> None:
     with open("/dev/full", "w", encoding="utf-8") as full:
-        done = subprocess.run(
-            [pipewatch_executable(), "after-run", "--project-dir", str(project), *QUIET],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-            check=False,
+        lines = _stderr_of_a_failed_write(
+            [pipewatch_executable(), "after-run", "--project-dir", str(project), *QUIET], stdout=full
         )
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.splitlines() == [
-        "pipewatch: error: cannot write to standard output: No space left on device"
-    ]
+    assert lines == ["pipewatch: error: cannot write to standard output: No space left on device"]
 
 
 def test_stdout_closed_at_start_is_one_line(project: Path) -> None:
-    done = subprocess.run(
-        f'"{pipewatch_executable()}" after-run --project-dir "{project}" --no-rules --no-history >&-',
-        shell=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.splitlines() == [
+    command = f'"{pipewatch_executable()}" after-run --project-dir "{project}" --no-rules --no-history >&-'
+    assert _stderr_of_a_failed_write(command, shell=True) == [
         "pipewatch: error: standard output is closed; redirect it to a file or /dev/null instead"
     ]
 
@@ -284,10 +275,6 @@ def test_stdout_closed_while_running_is_one_line(project: Path) -> None:
         f"sys.argv = ['pipewatch', 'after-run', '--project-dir', {str(project)!r}, '--no-rules', '--no-history']\n"
         "main()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.splitlines() == [
+    assert _stderr_of_a_failed_write([sys.executable, "-c", script]) == [
         "pipewatch: error: cannot write to standard output: Bad file descriptor"
     ]
