@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from pipewatch.rules.located import LMap, Located
 
 CONFIG_FILENAME = "pipewatch.yml"
+#: Where the history store is when pipewatch.yml does not say.
+DEFAULT_HISTORY = ".pipewatch/history.duckdb"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -73,7 +75,7 @@ class Config:
     project_dir: Path = field(default_factory=Path)
     source: Path | None = None  # the pipewatch.yml that was read, if any
     target_path: str | None = None
-    history_path: str | None = ".pipewatch/history.duckdb"
+    history_path: str | None = DEFAULT_HISTORY
     rules_path: str | None = None
     min_score: float | None = None
     platform_owner: str | None = None
@@ -134,7 +136,7 @@ class PipewatchFile(_Schema):
     """pipewatch.yml as written: every key optional, each of one type."""
 
     target_path: str | None = None
-    history: str | bool | None = ".pipewatch/history.duckdb"
+    history: str | bool | None = DEFAULT_HISTORY
     rules: str | None = None
     min_score: Score | None = None
     platform_owner: str | None = None
