@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipewatch.analysis import Outcome, analyze
+from pipewatch.analysis import Anomaly, Outcome, analyze, relevant_freshness
 from pipewatch.artifacts import Run, load_run
+from pipewatch.artifacts.run import RUN_RESULTS_FILE
 from pipewatch.config import Config
+from pipewatch.errors import ArtifactError
 from pipewatch.rules.results import QualityReport
 
 
@@ -42,6 +44,7 @@ class AfterRunOptions:
     slack: bool = False
     report: Path | None = None
     prometheus: Path | None = None
+    allow_missing_results: bool = False  # graph-only use: no run_results.json is not an error
 
 
 @dataclass(slots=True)
@@ -56,9 +59,19 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
     """Analyse the last dbt invocation and carry out every requested side effect."""
     config = options.config
     run = load_run(options.target_dir)
+    if "run_results" not in run.schema_versions and not options.allow_missing_results:
+        # Without results there is nothing to gate on; passing would tell CI that a run that never
+        # finished (or never started) was fine.
+        raise ArtifactError(
+            options.target_dir / RUN_RESULTS_FILE,
+            "run_results not found; dbt writes it when a command finishes "
+            "(pass --allow-missing-results to look at the graph alone)",
+        )
     quality = run_requested_checks(options.quality, config, run) if options.quality else None
-    outcome = analyze(run, config, quality=quality)
-    result = AfterRunResult(outcome)
+    freshness, _ = relevant_freshness(run)
+    notes: list[str] = []
+    warnings: list[str] = []
+    anomalies: list[Anomaly] = []
     store = None
     if options.history is not None:
         from pipewatch.history import AnomalyConfig, HistoryError, HistoryStore, record_and_detect
@@ -66,31 +79,33 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
         store = HistoryStore(options.history)
         anomaly_config = AnomalyConfig.from_mapping(config.extra.get("anomalies"), str(config.source))
         try:
-            ingested, outcome.anomalies = record_and_detect(
-                store, run, quality=quality, freshness=outcome.freshness, config=anomaly_config
+            ingested, anomalies = record_and_detect(
+                store, run, quality=quality, freshness=freshness, config=anomaly_config
             )
         except HistoryError as exc:
             # A broken or busy history store must not hide the run's own verdict: warn, go on.
-            outcome.warnings.append(f"history not recorded: {exc}")
+            warnings.append(f"history not recorded: {exc}")
             store = None
         else:
             if not ingested.recorded:
-                result.notes.append(f"history: run {ingested.invocation_id} was already recorded")
+                notes.append(f"history: run {ingested.invocation_id} was already recorded")
+    outcome = analyze(run, config, quality=quality, anomalies=anomalies, warnings=warnings)
+    result = AfterRunResult(outcome, notes)
     if options.slack:
         from pipewatch.outputs.slack import notify
 
         report = notify(outcome, config, store)
-        result.notes.append(f"slack: {report.summary()}")
+        notes.append(f"slack: {report.summary()}")
     if options.report is not None:
         from pipewatch.outputs.html_report import write_html_report
 
         write_html_report(outcome, options.report, store=store)
-        result.notes.append(f"report: wrote {options.report}")
+        notes.append(f"report: wrote {options.report}")
     if options.prometheus is not None:
         from pipewatch.outputs.prometheus import write_prometheus
 
         write_prometheus(outcome, options.prometheus)
-        result.notes.append(f"prometheus: wrote {options.prometheus}")
+        notes.append(f"prometheus: wrote {options.prometheus}")
     return result
 
 
@@ -117,3 +132,29 @@ def run_requested_checks(request: QualityRequest, config: Config, run: Run) -> Q
         )
     finally:
         warehouse.close()
+
+
+def write_report(
+    target_dir: Path, config: Config, output: Path, *, history: Path | None = None, runs: int = 60
+) -> tuple[Path, list[str]]:
+    """Write the HTML report of the run in `target_dir` (`pipewatch report`): the file, and warnings.
+
+    Trends and anomalies come from the `history` store when it exists and holds `runs` past runs;
+    the report never records into it (recording is after-run's job).
+    """
+    from pipewatch.outputs.html_report import history_points_from_store, write_html_report
+
+    run = load_run(target_dir)
+    points = None
+    anomalies: list[Anomaly] = []
+    if history is not None and history.is_file():
+        from pipewatch.history.anomalies import detect_anomalies
+        from pipewatch.history.ingest import invocation_key
+        from pipewatch.history.store import HistoryStore
+
+        store = HistoryStore(history)
+        points = history_points_from_store(store, limit=runs, project=run.project_name)
+        if invocation_key(run) in {p.get("invocation_id") for p in points}:
+            anomalies = detect_anomalies(store, invocation_key(run))
+    outcome = analyze(run, config, anomalies=anomalies)
+    return write_html_report(outcome, output, history_points=points), outcome.warnings

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from pipewatch.artifacts.model import FAILED_STATUSES, Node, NodeResult, Run, SourceFreshness
+from pipewatch.artifacts.model import FAILED_STATUSES, OK_STATUSES, Node, NodeResult, Run, SourceFreshness
 from pipewatch.artifacts.stubs import stub_node
 from pipewatch.config import Config
 from pipewatch.lineage import (
@@ -29,7 +31,7 @@ from pipewatch.lineage import (
 )
 from pipewatch.owners import owner_of
 from pipewatch.rules.results import QualityReport
-from pipewatch.rules.scoring import fails_gate
+from pipewatch.rules.scoring import gate as quality_gate
 from pipewatch.triage import Classification, classify_result, escalation_target
 
 #: sources.json older than this before the run's results is stale news, not this run's freshness.
@@ -118,28 +120,37 @@ class Outcome:
         return group_by_root_cause(self.skipped)
 
 
-def _relevant_freshness(run: Run, warnings: list[str]) -> list[SourceFreshness]:
-    """Freshness results that belong with this run: not a sources.json left over from days ago."""
+def relevant_freshness(run: Run) -> tuple[list[SourceFreshness], list[str]]:
+    """Freshness results that belong with this run (not a sources.json left over from days ago), and why not."""
     if not run.freshness:
-        return []
+        return [], []
     checked = [f.snapshotted_at for f in run.freshness if f.snapshotted_at is not None]
     if run.generated_at is not None and checked:
         age = run.generated_at - max(checked)
         if age > FRESHNESS_WINDOW_S:
-            warnings.append(
+            return [], [
                 f"sources.json was written {age / 3600:.0f}h before run_results.json; "
                 "its freshness results are ignored as not part of this run"
-            )
-            return []
-    return list(run.freshness)
+            ]
+    return list(run.freshness), []
 
 
-def analyze(run: Run, config: Config | None = None, quality: QualityReport | None = None) -> Outcome:
-    """Analyse a loaded run: classify failures, explain skips, find the critical path, decide the gate."""
+def analyze(
+    run: Run,
+    config: Config | None = None,
+    quality: QualityReport | None = None,
+    *,
+    anomalies: Sequence[Anomaly] = (),
+    warnings: Sequence[str] = (),
+) -> Outcome:
+    """Analyse a loaded run: classify failures, explain skips, find the critical path, decide the gate.
+
+    `anomalies` (judged by the history module) and extra `warnings` (from steps around the analysis)
+    go into the Outcome as they are: it is built once, complete.
+    """
     config = config or Config()
     graph = Graph.from_run(run)
     results = run.result_by_id()
-    warnings = list(run.warnings)
     skips = analyze_skips(run, graph)
     impacts = {impact.unique_id: impact for impact in analyze_failures(run, graph, skips)}
 
@@ -166,9 +177,9 @@ def analyze(run: Run, config: Config | None = None, quality: QualityReport | Non
                 downstream_owners=[o for o in impact.owners if o != owner],
             )
         )
-    freshness = _relevant_freshness(run, warnings)
+    freshness, stale_news = relevant_freshness(run)
     path = critical_path(run, graph)
-    outcome = Outcome(
+    return Outcome(
         run=run,
         graph=graph,
         by_status=dict(sorted(Counter(r.status for r in results.values()).items())),
@@ -179,33 +190,86 @@ def analyze(run: Run, config: Config | None = None, quality: QualityReport | Non
         utilization=thread_utilization(run),
         freshness=freshness,
         quality=quality,
-        warnings=warnings,
+        anomalies=list(anomalies),
+        gate=decide_gate(run, skips, freshness, quality, config.min_score),
+        warnings=[*run.warnings, *stale_news, *warnings],
     )
-    outcome.gate = decide_gate(outcome, config.min_score)
-    return outcome
 
 
-def decide_gate(outcome: Outcome, min_score: float | None = None) -> Gate:
-    """The CI gate: fails on errored nodes, failed error-severity tests, stale sources, checks, low score."""
+def decide_gate(
+    run: Run,
+    skips: Sequence[SkipExplanation],
+    freshness: Sequence[SourceFreshness],
+    quality: QualityReport | None = None,
+    min_score: float | None = None,
+) -> Gate:
+    """The CI gate: fails where dbt's own verdict on the run would, and on stale sources and checks.
+
+    Like dbt-core's `interpret_results`, a result that errored, failed, ended in `partial success`, or
+    was skipped fails the run; every result counts, so a node that errored and then ran again is
+    still an error. What pipewatch does not understand (an unknown or missing status, a run_results
+    with no results) fails too, with a reason saying what: a gate must fail closed. Quality checks
+    are judged by `rules.scoring.gate`, the one rule for `check` and `after-run`.
+    """
     reasons: list[str] = []
-    errored = [f for f in outcome.failures if f.status == "error"]
-    failed_tests = [f for f in outcome.failures if f.status == "fail"]
-    if errored:
-        reasons.append(f"{len(errored)} node(s) errored")
-    if failed_tests:
-        reasons.append(f"{len(failed_tests)} error-severity test(s) failed")
-    stale = [f for f in outcome.freshness if f.status in FAILED_STATUSES]
+    by_status: dict[str, set[str]] = {}
+    for result in run.results:
+        by_status.setdefault(result.status, set()).add(result.unique_id)
+    for status, template in _FAILING.items():
+        if by_status.get(status):
+            reasons.append(template.format(n=len(by_status[status])))
+    unexplained = [s.unique_id for s in skips if not s.root_causes and not _is_exposure(run, s.unique_id)]
+    if unexplained:
+        reasons.append(
+            f"{len(unexplained)} node(s) skipped with no failure upstream to explain it "
+            f"({_examples(unexplained)}); dbt counts a skip as a failure"
+        )
+    unknown = sorted(status for status in by_status if status not in _UNDERSTOOD)
+    if unknown:
+        count = sum(len(by_status[status]) for status in unknown)
+        reasons.append(
+            f"{count} node result(s) with a status pipewatch does not know ({', '.join(unknown)}); "
+            "failing closed"
+        )
+    if "run_results" in run.schema_versions and not run.results:
+        reasons.append("run_results.json lists no node results: nothing ran")
+    stale = [f for f in freshness if f.status in FAILED_STATUSES]
     if stale:
         reasons.append(f"{len(stale)} source(s) stale beyond error_after or failed their freshness check")
-    if outcome.quality is not None:
-        failed_checks = [c for c in outcome.quality.checks if fails_gate(c)]
-        if failed_checks:
-            reasons.append(f"{len(failed_checks)} error-severity check(s) failed")
-        if min_score is not None and outcome.quality.score < min_score:
-            reasons.append(f"quality score {outcome.quality.score:.3f} is below the minimum {min_score:.3f}")
+    reasons.extend(quality_gate(quality, min_score, per_check=False)[1])
     return Gate(passed=not reasons, reasons=reasons)
 
 
-def node_lineage(run: Run, name_or_id: str, depth: int | None = None) -> NodeLineage:
-    """One node's upstream and downstream with last-run statuses (`pipewatch lineage NODE`)."""
+#: Statuses dbt's `interpret_results` counts as a failed run, and how the gate says so.
+_FAILING = {
+    "error": "{n} node(s) errored",
+    "fail": "{n} error-severity test(s) failed",
+    "partial success": "{n} node(s) ended in partial success (dbt counts it as a failure)",
+}
+#: Every status the gate knows what to make of; a skip is judged with its explanation.
+_UNDERSTOOD = OK_STATUSES | _FAILING.keys() | {"skipped"}
+
+
+def _is_exposure(run: Run, unique_id: str) -> bool:
+    # dbt does not count a skipped exposure against the run.
+    node = run.nodes.get(unique_id)
+    return (node.resource_type if node else unique_id.split(".", 1)[0]) == "exposure"
+
+
+def _examples(ids: Sequence[str], limit: int = 3) -> str:
+    return ", ".join(ids[:limit]) + (", ..." if len(ids) > limit else "")
+
+
+def node_lineage(
+    project_dir: Path, name_or_id: str, depth: int | None = None, *, target_path: str | None = None
+) -> NodeLineage:
+    """One node's upstream and downstream with last-run statuses (`pipewatch lineage NODE`).
+
+    Reads the artifacts of the project's target dir (`target_path` as `--target-path` would give it).
+    """
+    from pipewatch.artifacts import load_run
+    from pipewatch.config import load_config, resolve_target_dir
+
+    config = load_config(project_dir)
+    run = load_run(resolve_target_dir(project_dir, target_path, config.target_path))
     return upstream_downstream(Graph.from_run(run), name_or_id, depth, run)

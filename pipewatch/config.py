@@ -1,23 +1,34 @@
-"""pipewatch.yml discovery, defaults, and PIPEWATCH_* environment overrides.
+"""pipewatch.yml discovery, its schema, defaults, PIPEWATCH_* environment overrides, and where dbt's
+artifacts are.
 
 Precedence, highest first: command-line flags (applied by the CLI), `PIPEWATCH_*` environment
-variables, `pipewatch.yml` in the dbt project directory, built-in defaults.
+variables, `pipewatch.yml` in the dbt project directory, built-in defaults. The file is read against a
+typed schema (`PipewatchFile`): an unknown key, a wrong type or a value out of range is refused with
+the file, line and key, never ignored, since an ignored key silently switches a feature off.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import msgspec
 import yaml
 
 from pipewatch.errors import ConfigError
 
+if TYPE_CHECKING:
+    from pipewatch.rules.located import LMap, Located
+
 CONFIG_FILENAME = "pipewatch.yml"
+#: Where the history store is when pipewatch.yml does not say.
+DEFAULT_HISTORY = ".pipewatch/history.duckdb"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -64,7 +75,7 @@ class Config:
     project_dir: Path = field(default_factory=Path)
     source: Path | None = None  # the pipewatch.yml that was read, if any
     target_path: str | None = None
-    history_path: str | None = ".pipewatch/history.duckdb"
+    history_path: str | None = DEFAULT_HISTORY
     rules_path: str | None = None
     min_score: float | None = None
     platform_owner: str | None = None
@@ -73,103 +84,298 @@ class Config:
     slack_handles: dict[str, str] = field(default_factory=dict)
     report_url: str | None = None
     alert_suppression_s: float = 24 * 3600.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # `anomalies`: the history module reads it
 
     def history_file(self) -> Path | None:
         """The history store's path resolved against the project dir, or None when history is off."""
         if not self.history_path:
             return None
-        path = Path(self.history_path)
+        path = Path(self.history_path).expanduser()
         return path if path.is_absolute() else self.project_dir / path
 
 
-def _as_str(value: Any, key: str, where: Path) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str | int | float):
-        raise ConfigError(f"{where}: `{key}` must be a string")
-    return str(value)
+# The schema of pipewatch.yml. Every Struct forbids unknown fields: `min_scroe: 0.99` must be an
+# error, not a gate that quietly stops checking the score.
+Score = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Positive = Annotated[float, msgspec.Meta(gt=0.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class _Schema(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Base of the pipewatch.yml schema."""
+
+
+class OwnerEntry(_Schema):
+    """One `owners:` entry: who owns the nodes matching a path glob or a tag."""
+
+    owner: str
+    path: str | None = None
+    tag: str | None = None
+
+
+class SlackSection(_Schema):
+    """`slack:`: the incoming webhook and who to @-mention per owner."""
+
+    webhook_url: str | None = None
+    handles: dict[str, str] = {}
+
+
+class AnomaliesSection(_Schema):
+    """`anomalies:`: how history judges a value an anomaly (read by `pipewatch.history`)."""
+
+    window: AtLeastOne | None = None
+    min_points: AtLeastOne | None = None
+    sensitivity: Positive | None = None
+    seasonality: bool | None = None
+    relative_floor: NonNegative | None = None
+    floors: dict[str, NonNegative] | None = None
+
+
+class PipewatchFile(_Schema):
+    """pipewatch.yml as written: every key optional, each of one type."""
+
+    target_path: str | None = None
+    history: str | bool | None = DEFAULT_HISTORY
+    rules: str | None = None
+    min_score: Score | None = None
+    platform_owner: str | None = None
+    owners: list[OwnerEntry] = []
+    slack: SlackSection | None = None
+    report_url: str | None = None
+    alert_suppression: str | float | None = None
+    anomalies: AnomaliesSection | None = None
+
+
+#: The Struct a mapping key leads to, to check nested keys and suggest names (owners: a list of them).
+_NESTED: dict[str, type[_Schema]] = {
+    "slack": SlackSection,
+    "anomalies": AnomaliesSection,
+    "owners": OwnerEntry,
+}
+#: What a value must be, said the way a user reads it, for the keys whose msgspec wording is cryptic.
+_EXPECTED = {
+    "min_score": "must be a number between 0 and 1",
+    "history": "must be the path of the history store, or false to turn history off",
+    "anomalies.window": "expected a whole number of at least 1",
+    "anomalies.min_points": "expected a whole number of at least 1",
+    "anomalies.sensitivity": "expected a positive number",
+    "anomalies.relative_floor": "expected a number of at least 0",
+    "anomalies.floors": "expected a mapping of metric names to numbers of at least 0",
+    "anomalies.seasonality": "expected true or false",
+}
+#: Words that read as yes/no, never as a file name: `history: "no"` means something else.
+_BOOLEAN_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "none", "null", "~"})
+#: PIPEWATCH_HISTORY values that turn history off.
+_OFF_WORDS = frozenset({"off", "false", "0", "none"})
+_AT_PATH = re.compile(r"\s+- at `\$(?P<path>[^`]*)`$")
+_PATH_PART = re.compile(r"\.(\w+)|\[(\d+)\]|\[\.\.\.\]")
 
 
 def load_config(project_dir: Path | str = ".", env: Mapping[str, str] | None = None) -> Config:
-    """Read `pipewatch.yml` from the project dir (if present) and apply `PIPEWATCH_*` overrides."""
+    """Read `pipewatch.yml` from the project dir (if present) and apply `PIPEWATCH_*` overrides.
+
+    Raises ConfigError (`pipewatch.yml:LINE: ...`) for invalid YAML, a duplicate or unknown key, a
+    value of the wrong type or out of range, and for invalid `PIPEWATCH_*` values.
+    """
     env = os.environ if env is None else env
     project = Path(project_dir)
     cfg = Config(project_dir=project)
     path = project / CONFIG_FILENAME
-    raw: dict[str, Any] = {}
     if path.is_file():
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-            raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        raw = loaded or {}
+        _apply(cfg, _read_file(path))
         cfg.source = path
-    _apply(cfg, raw, path)
     _apply_env(cfg, env)
     return cfg
 
 
-def _apply(cfg: Config, raw: dict[str, Any], where: Path) -> None:
-    known = {
-        "target_path", "history", "rules", "min_score", "platform_owner", "owners", "slack",
-        "report_url", "alert_suppression",
-    }  # fmt: skip
-    cfg.extra = {k: v for k, v in raw.items() if k not in known}
-    cfg.target_path = _as_str(raw.get("target_path"), "target_path", where) or cfg.target_path
-    if "history" in raw:
-        history = raw["history"]
-        cfg.history_path = None if history in (False, None) else _as_str(history, "history", where)
-    cfg.rules_path = _as_str(raw.get("rules"), "rules", where) or cfg.rules_path
-    if raw.get("min_score") is not None:
+def _read_file(path: Path) -> PipewatchFile:
+    """pipewatch.yml decoded into its schema; ConfigError naming the file, line and key otherwise."""
+    # Imported here: `pipewatch.rules` imports this module (for durations) as it loads.
+    from pipewatch.rules.located import LMap, LocatedYAMLError, load_located, plain
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        root = load_located(text)
+    except LocatedYAMLError as exc:
+        raise ConfigError(f"{path}:{exc.line}: invalid YAML: {exc.message}") from None
+    if root is None:
+        return PipewatchFile()
+    if not isinstance(root, LMap):
+        raise ConfigError(f"{path}:{root.line}: expected a mapping of settings at the top level")
+    _refuse_unknown_keys(root, PipewatchFile, "", path)
+    try:
+        parsed = msgspec.convert(plain(root), PipewatchFile, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc, root, path)) from None
+    _check_values(parsed, root, path)
+    return parsed
+
+
+def _refuse_unknown_keys(node: Located, schema: type[_Schema], prefix: str, where: Path) -> None:
+    """ConfigError for the first key `schema` does not have, with the closest known name if any."""
+    from pipewatch.rules.located import LMap, LSeq
+
+    items = node.items if isinstance(node, LSeq) else [node]
+    for item in items:
+        if not isinstance(item, LMap):
+            continue  # the wrong type is reported by the schema, with its expectation
+        known = schema.__struct_fields__
+        for key, value in item.items.items():
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(known)}"
+                raise ConfigError(f"{where}:{item.line_of(key)}: unknown key '{prefix}{key}'{hint}")
+            nested = _NESTED.get(key) if schema is PipewatchFile else None
+            if nested is not None:
+                _refuse_unknown_keys(value, nested, f"{key}.", where)
+
+
+def _explain(exc: msgspec.ValidationError, root: LMap, where: Path) -> str:
+    """One line for a schema mismatch: the file, the line of the offending key, and what it must be."""
+    from pipewatch.rules.located import LMap, LSeq, plain
+
+    message = str(exc)
+    match = _AT_PATH.search(message)
+    keys: list[str | int] = []
+    if match:
+        message = message[: match.start()]
+        for name, index in _PATH_PART.findall(match.group("path")):
+            if name:
+                keys.append(name)
+            elif index:
+                keys.append(int(index))
+    node: Located = root
+    line = root.line
+    for key in keys:
+        if isinstance(node, LMap) and isinstance(key, str) and key in node.items:
+            line, node = node.line_of(key), node.items[key]
+        elif isinstance(node, LSeq) and isinstance(key, int) and key < len(node.items):
+            node = node.items[key]
+            line = node.line
+        else:
+            break
+    dotted = ".".join(str(k) if isinstance(k, str) else f"[{k}]" for k in keys).replace(".[", "[")
+    expected = _EXPECTED.get(dotted)
+    if expected is not None and dotted.startswith("anomalies."):
+        # Worded as the history module words the same mistakes, so both read alike.
+        return f"{where}:{line}: `anomalies`: {expected} for `{dotted[10:]}` (got {plain(node)!r})"
+    if expected is not None:
+        return f"{where}:{line}: `{dotted}` {expected} (got {plain(node)!r})"
+    return f"{where}:{line}: `{dotted or 'pipewatch.yml'}`: {message[0].lower()}{message[1:]}"
+
+
+def _check_values(parsed: PipewatchFile, root: LMap, where: Path) -> None:
+    """The rules a type cannot say: finite numbers, an owner rule's match, a history path."""
+    from pipewatch.rules.located import LSeq
+
+    if parsed.min_score is not None and not math.isfinite(parsed.min_score):
+        raise ConfigError(f"{where}:{root.line_of('min_score')}: `min_score` {_EXPECTED['min_score']}")
+    anomalies = parsed.anomalies
+    if (
+        anomalies is not None
+        and anomalies.sensitivity is not None
+        and not math.isfinite(anomalies.sensitivity)
+    ):
+        raise ConfigError(
+            f"{where}:{root.line_of('anomalies')}: `anomalies.sensitivity` must be a finite number"
+        )
+    if parsed.history is True or (isinstance(parsed.history, str) and not _is_path(parsed.history)):
+        raise ConfigError(
+            f"{where}:{root.line_of('history')}: `history` {_EXPECTED['history']} (got {parsed.history!r})"
+        )
+    owners = root.items.get("owners")
+    for index, entry in enumerate(parsed.owners):
+        if entry.path is None and entry.tag is None:
+            line = owners.items[index].line if isinstance(owners, LSeq) else root.line_of("owners")
+            raise ConfigError(f"{where}:{line}: each `owners` entry needs `owner` and `path` or `tag`")
+    if parsed.alert_suppression is not None:
         try:
-            cfg.min_score = float(raw["min_score"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: `min_score` must be a number between 0 and 1") from None
-    cfg.platform_owner = _as_str(raw.get("platform_owner"), "platform_owner", where) or cfg.platform_owner
-    cfg.report_url = _as_str(raw.get("report_url"), "report_url", where) or cfg.report_url
-    if raw.get("alert_suppression") is not None:
-        try:
-            cfg.alert_suppression_s = parse_duration(raw["alert_suppression"])
+            parse_duration(parsed.alert_suppression)
         except ValueError as exc:
-            raise ConfigError(f"{where}: `alert_suppression`: {exc}") from None
-    owners = raw.get("owners") or []
-    if not isinstance(owners, list):
-        raise ConfigError(f"{where}: `owners` must be a list of {{owner, path|tag}} entries")
-    for entry in owners:
-        if not isinstance(entry, dict) or "owner" not in entry or not ({"path", "tag"} & entry.keys()):
-            raise ConfigError(f"{where}: each `owners` entry needs `owner` and `path` or `tag`")
-        cfg.owners.append(OwnerRule(owner=str(entry["owner"]), path=entry.get("path"), tag=entry.get("tag")))
-    slack = raw.get("slack") or {}
-    if not isinstance(slack, dict):
-        raise ConfigError(f"{where}: `slack` must be a mapping (webhook_url, handles)")
-    cfg.slack_webhook = _as_str(slack.get("webhook_url"), "slack.webhook_url", where) or cfg.slack_webhook
-    handles = slack.get("handles") or {}
-    if not isinstance(handles, dict):
-        raise ConfigError(f"{where}: `slack.handles` must map owners to Slack handles")
-    cfg.slack_handles = {str(k): str(v) for k, v in handles.items()}
+            raise ConfigError(
+                f"{where}:{root.line_of('alert_suppression')}: `alert_suppression`: {exc}"
+            ) from None
+
+
+def _is_path(text: str) -> bool:
+    """Whether `text` can name a file: not empty, not a yes/no word, not a bare number."""
+    word = text.strip().lower()
+    if not word or word in _BOOLEAN_WORDS:
+        return False
+    try:
+        float(word)
+    except ValueError:
+        return True
+    return False
+
+
+def _apply(cfg: Config, parsed: PipewatchFile) -> None:
+    cfg.target_path = parsed.target_path or cfg.target_path
+    cfg.history_path = parsed.history if isinstance(parsed.history, str) else None
+    cfg.rules_path = parsed.rules or cfg.rules_path
+    cfg.min_score = parsed.min_score
+    cfg.platform_owner = parsed.platform_owner or cfg.platform_owner
+    cfg.report_url = parsed.report_url or cfg.report_url
+    if parsed.alert_suppression is not None:
+        cfg.alert_suppression_s = parse_duration(parsed.alert_suppression)
+    cfg.owners = [OwnerRule(owner=o.owner, path=o.path, tag=o.tag) for o in parsed.owners]
+    if parsed.slack is not None:
+        cfg.slack_webhook = parsed.slack.webhook_url or cfg.slack_webhook
+        cfg.slack_handles = dict(parsed.slack.handles)
+    if parsed.anomalies is not None:
+        cfg.extra["anomalies"] = msgspec.to_builtins(parsed.anomalies)
 
 
 def _apply_env(cfg: Config, env: Mapping[str, str]) -> None:
     if env.get("PIPEWATCH_HISTORY"):
         value = env["PIPEWATCH_HISTORY"]
-        cfg.history_path = None if value.lower() in ("off", "false", "0", "none") else value
+        if value.strip().lower() in _OFF_WORDS:
+            cfg.history_path = None
+        elif _is_path(value):
+            cfg.history_path = value
+        else:
+            raise ConfigError(
+                f"PIPEWATCH_HISTORY={value!r} is not a path; give the history store's path, or "
+                f"{'/'.join(sorted(_OFF_WORDS))} to turn history off"
+            )
     if env.get("PIPEWATCH_SLACK_WEBHOOK"):
         cfg.slack_webhook = env["PIPEWATCH_SLACK_WEBHOOK"]
     if env.get("PIPEWATCH_REPORT_URL"):
         cfg.report_url = env["PIPEWATCH_REPORT_URL"]
     if env.get("PIPEWATCH_MIN_SCORE"):
         try:
-            cfg.min_score = float(env["PIPEWATCH_MIN_SCORE"])
+            score = float(env["PIPEWATCH_MIN_SCORE"])
         except ValueError:
-            raise ConfigError("PIPEWATCH_MIN_SCORE must be a number between 0 and 1") from None
+            score = math.nan
+        if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+            raise ConfigError(
+                f"PIPEWATCH_MIN_SCORE={env['PIPEWATCH_MIN_SCORE']!r} must be a number between 0 and 1"
+            )
+        cfg.min_score = score
     if env.get("PIPEWATCH_PLATFORM_OWNER"):
         cfg.platform_owner = env["PIPEWATCH_PLATFORM_OWNER"]
+
+
+def resolve_target_dir(
+    project_dir: Path,
+    target_path: str | None = None,
+    config_target: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """Where dbt wrote its artifacts, as dbt decides it.
+
+    Precedence: the explicit `--target-path`, `DBT_TARGET_PATH`, pipewatch.yml's `target_path`,
+    dbt_project.yml's `target-path`, then `target`. A relative path is relative to the project dir;
+    `~` is expanded.
+    """
+    env = os.environ if env is None else env
+    chosen = target_path or env.get("DBT_TARGET_PATH") or config_target or read_target_path(project_dir)
+    path = Path(chosen).expanduser()
+    return path if path.is_absolute() else project_dir / path
 
 
 def read_target_path(project_dir: Path) -> str:

@@ -6,23 +6,29 @@ Exit codes (a contract, see the README):
 
 from __future__ import annotations
 
+from typing import IO, Any
+
+import click
+
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_INPUT = 2
 EXIT_WAREHOUSE = 3
 
 
-class PipewatchError(Exception):
-    """Base class: a one-line, user-facing message and the process exit code it maps to."""
+class PipewatchError(click.ClickException):
+    """Base class: a one-line, user-facing message and the process exit code it maps to.
 
-    exit_code: int = EXIT_INPUT
+    A ClickException, so that click's own entry point (`main()`, and `CliRunner` on any single
+    command) prints it the one way pipewatch prints errors and exits with `exit_code`: the mapping
+    from error to exit code lives here and nowhere else.
+    """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    exit_code = EXIT_INPUT
 
-    def __str__(self) -> str:
-        return self.message
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print `pipewatch: error: <message>` on stderr (or `file`): one line, never a traceback."""
+        click.echo(f"pipewatch: error: {self.message}", file=file, err=file is None)
 
 
 class UsageError(PipewatchError):

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipewatch.commands.init import PACKAGE_GIT_URL, _insert_entry, init_command, scaffold
+from pipewatch.cli import main
+from pipewatch.commands.init import PACKAGE_GIT_URL, _insert_entry, scaffold
 from pipewatch.config import load_config
 from pipewatch.errors import ConfigError
 from pipewatch.rules import load_rules, parse_rules
@@ -34,7 +35,7 @@ def dbt_project(root: Path) -> Path:
 
 def init(project: Path, *args: str) -> tuple[int, str]:
     """Run the click command as the CLI would; exit code and combined output."""
-    result = CliRunner().invoke(init_command, ["--project-dir", str(project), *args])
+    result = CliRunner().invoke(main, ["init", "--project-dir", str(project), *args])
     return result.exit_code, result.output
 
 

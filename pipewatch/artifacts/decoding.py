@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import mmap
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,9 @@ Buffer = bytes | memoryview
 #: Files at least this large are memory-mapped rather than read: the decoder reads them once, and
 #: a map keeps a 60 MB manifest's bytes in the page cache instead of on the Python heap.
 MMAP_THRESHOLD = 4 * 1024 * 1024
+#: The largest artifact pipewatch reads: a manifest of 100,000 nodes is a few hundred MB; a file
+#: larger than this is a mistake (or a device) that would exhaust memory.
+MAX_ARTIFACT_BYTES = 2 * 2**30
 
 #: A JSON scalar, for fields read as text whose type users' YAML may bend (`severity: 1`).
 Scalar = str | int | float | bool | None
@@ -66,19 +70,21 @@ _WIDE_BOMS = (
 
 
 def read_artifact(path: Path, what: str) -> Buffer:
-    """Read an artifact file's bytes (mapped when large); a missing, unreadable or directory path is an ArtifactError."""
-    if path.is_dir():
-        raise ArtifactError(path, f"is a directory, not a dbt {what} file")
+    """Read an artifact file's bytes (mapped when large).
+
+    Anything but a regular file of a sane size is an ArtifactError naming the file, checked before
+    opening it: opening a FIFO named run_results.json would block forever, and /dev/zero never ends.
+    """
+    size = _regular_file_size(path, what)
     try:
         with path.open("rb") as handle:
-            size = path.stat().st_size
             if size >= MMAP_THRESHOLD:
                 try:
                     # The view keeps the map alive; the map outlives the closed file handle.
                     return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
                 except (OSError, ValueError):
                     pass  # a file system without mmap: fall back to reading
-            return handle.read()
+            return handle.read(MAX_ARTIFACT_BYTES + 1)
     except FileNotFoundError:
         raise ArtifactError(path, f"{what} not found") from None
     except IsADirectoryError:
@@ -87,6 +93,39 @@ def read_artifact(path: Path, what: str) -> Buffer:
         raise ArtifactError(path, f"cannot read {what}: permission denied") from None
     except OSError as exc:
         raise ArtifactError(path, f"cannot read {what}: {exc.strerror or exc}") from None
+
+
+def _regular_file_size(path: Path, what: str) -> int:
+    """The size of `path` (symlinks followed) when it is a regular file pipewatch will read."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        problem = "a symlink to a file that does not exist" if path.is_symlink() else "not found"
+        raise ArtifactError(path, f"{what} {problem}") from None
+    except PermissionError:
+        raise ArtifactError(path, f"cannot read {what}: permission denied") from None
+    except OSError as exc:
+        raise ArtifactError(path, f"cannot read {what}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ArtifactError(path, f"is a directory, not a dbt {what} file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _SPECIAL_FILES if test(info.st_mode)), "a special file")
+        raise ArtifactError(path, f"is {kind}, not a regular file; expected a dbt {what} file")
+    if info.st_size > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(
+            path,
+            f"is {info.st_size / 2**30:.1f} GiB; pipewatch refuses a {what} over "
+            f"{MAX_ARTIFACT_BYTES // 2**30} GiB as not what dbt writes",
+        )
+    return info.st_size
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def load_artifact(path: Path | str, what: str, decode: Callable[[Buffer, str], T]) -> T:
@@ -191,7 +230,10 @@ def as_str(value: Any) -> str | None:
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a loader builds many objects (`@gc_paused()` on a decoder).
+    """Pause the cyclic garbage collector while pipewatch builds many objects that form no cycles.
+
+    The one such switch of pipewatch: artifact decoders (`@gc_paused()`) and lineage graph builds
+    (`with gc_paused():`, tens of thousands of small int lists) both use it.
 
     Decoded artifacts form no reference cycles, but allocating tens of thousands of nodes
     triggers repeated full collections that walk every live object; pausing saves ~20% on big

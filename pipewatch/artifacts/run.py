@@ -7,6 +7,8 @@ results, files from different invocations, result ids the manifest lacks).
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from pipewatch.artifacts.manifest import Manifest, load_manifest
@@ -28,7 +30,8 @@ def _pick(target: Path, explicit: Path | str | None, name: str) -> Path | None:
     if explicit is not None:
         return Path(explicit)
     candidate = target / name
-    return candidate if candidate.exists() else None
+    # lexists: a broken symlink is a file dbt's tooling meant to be there; loading it says so.
+    return candidate if os.path.lexists(candidate) else None
 
 
 def load_run(
@@ -46,10 +49,18 @@ def load_run(
     target = Path(target_dir)
     explicit = (manifest, run_results, sources)
     if all(p is None for p in explicit):
-        if not target.exists():
-            raise ArtifactError(target, "target directory not found; run `dbt build` first or pass its path")
-        if not target.is_dir():
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            raise ArtifactError(
+                target, "target directory not found; run `dbt build` first or pass its path"
+            ) from None
+        except OSError as exc:
+            raise ArtifactError(target, f"cannot read the target directory: {exc.strerror or exc}") from None
+        if not stat.S_ISDIR(info.st_mode):
             raise ArtifactError(target, "not a directory; expected dbt's target directory")
+        if not os.access(target, os.R_OK | os.X_OK):
+            raise ArtifactError(target, "cannot read the target directory: permission denied")
     manifest_path = _pick(target, manifest, MANIFEST_FILE)
     results_path = _pick(target, run_results, RUN_RESULTS_FILE)
     sources_path = _pick(target, sources, SOURCES_FILE)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import click
 
 from pipewatch.commands.common import (
-    handle_errors,
     history_options,
     project_dir_option,
     quality_options,
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 @target_path_option
 @view_options
 @history_options("to record into", without="Do not record the checks.")
-@handle_errors
 def check_command(
     rules_path: Path | None,
     dbt_tests: bool,

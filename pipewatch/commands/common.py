@@ -2,43 +2,55 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-from collections.abc import Callable, Sequence
-from functools import wraps
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from pipewatch.errors import PipewatchError
+# Re-exported for commands/check.py and commands/run.py until they import it from its home, config.
+from pipewatch.config import resolve_target_dir as resolve_target_dir
+from pipewatch.errors import UsageError
 from pipewatch.outputs import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"pipewatch: error: {message}", err=True)
-    sys.exit(code)
+class ExclusiveOption(click.Option):
+    """An option that refuses to be given together with the options named in `excludes`.
+
+    Contradictory flags (`--history X --no-history`) must not be resolved silently in favour of one:
+    the user meant something, and guessing which is how a CI job quietly stops recording or checking.
+    """
+
+    def __init__(
+        self, *args: Any, excludes: Sequence[str] = (), why: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.excludes = tuple(excludes)
+        self.why = why  # the refusal's wording, when "cannot be given together" says too little
+
+    def handle_parse_result(
+        self, ctx: click.Context, opts: Mapping[str, Any], args: list[str]
+    ) -> tuple[Any, list[str]]:
+        """Refuse the option next to one it excludes, then process it as click does."""
+        if self.name in opts:
+            for name in self.excludes:
+                if name in opts:
+                    pair = f"{_flag(ctx, self.name)} and {_flag(ctx, name)}"
+                    raise UsageError(self.why or f"{pair} cannot be given together; give one of them")
+        return super().handle_parse_result(ctx, opts, args)
 
 
-def handle_errors(func: F) -> F:
-    """Turn the project's own exceptions into one line on stderr and their exit code (never a traceback)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PipewatchError as exc:
-            _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except BrokenPipeError:
-            # `pipewatch ... | head` closes stdout early; that is not an error worth a traceback.
-            sys.stderr.close()
-            sys.exit(0)
-
-    return wrapper  # type: ignore[return-value]
+def _flag(ctx: click.Context, name: str | None) -> str:
+    """The spelling of parameter `name` on the command line (`--no-history`)."""
+    for param in ctx.command.params:
+        if param.name == name and param.opts:
+            return max(param.opts, key=len)
+    return f"--{name}"
 
 
 def warn(message: str) -> None:
@@ -51,20 +63,14 @@ def write_output(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
         return
+    from pipewatch.commands.guard import refuse_outputs_over_inputs
     from pipewatch.outputs.files import write_atomic
 
+    # Commands check at their start too; this catches any command that writes through here.
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        refuse_outputs_over_inputs(context.params)
     write_atomic(output, text, what="output")
-
-
-def resolve_target_dir(project_dir: Path, target_path: str | None, config_target: str | None) -> Path:
-    """Where dbt wrote its artifacts: --target-path, DBT_TARGET_PATH, pipewatch.yml, dbt_project.yml, `target`."""
-    from pipewatch.config import read_target_path
-
-    chosen = (
-        target_path or os.environ.get("DBT_TARGET_PATH") or config_target or read_target_path(project_dir)
-    )
-    path = Path(chosen)
-    return path if path.is_absolute() else project_dir / path
 
 
 project_dir_option = click.option(
@@ -115,17 +121,56 @@ def view_options(func: F) -> F:
         ),
         output_option(),
         click.option(
-            "--color/--no-color", default=None, help="Colour the terminal view (default: when a terminal)."
+            "--color",
+            is_flag=True,
+            default=None,
+            cls=ExclusiveOption,
+            excludes=("no_color",),
+            callback=_color_choice,
+            help="Colour the terminal view (default: when a terminal).",
+        ),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            cls=ExclusiveOption,
+            excludes=("color",),
+            expose_value=False,
+            callback=_remember_no_color,
+            help="Never colour the terminal view.",
         ),
     ]
     return _apply(func, options)
+
+
+_NO_COLOR = "pipewatch.no_color"
+
+
+def _remember_no_color(ctx: click.Context, _param: click.Parameter, value: bool | None) -> None:
+    # --no-color is parsed as its own flag so that `--color --no-color` can be refused; it hands its
+    # verdict to `color` through the context (a flag given on the command line is processed first).
+    if value:
+        ctx.meta[_NO_COLOR] = True
+
+
+def _color_choice(ctx: click.Context, _param: click.Parameter, value: bool | None) -> bool | None:
+    """The `color` parameter: True for --color, False for --no-color, None for neither."""
+    if ctx.meta.get(_NO_COLOR):
+        return False
+    return True if value else None
 
 
 def wants_color(color: bool | None, output: Path | None, fmt: str) -> bool:
     """--color/--no-color as given; else colour the text view only on a terminal, unless NO_COLOR is set."""
     if color is not None:
         return color
-    return output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    stdout = sys.stdout
+    return (
+        output is None
+        and fmt == "text"
+        and stdout is not None
+        and stdout.isatty()
+        and "NO_COLOR" not in os.environ
+    )
 
 
 def history_path_option(purpose: str) -> Callable[[F], F]:
@@ -133,6 +178,8 @@ def history_path_option(purpose: str) -> Callable[[F], F]:
     return click.option(
         "--history",
         "history_path",
+        cls=ExclusiveOption,
+        excludes=("no_history",),
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         help=f"History store {purpose} (default: pipewatch.yml `history`, else .pipewatch/history.duckdb "
@@ -147,11 +194,19 @@ def history_options(purpose: str, without: str) -> Callable[[F], F]:
     """
 
     def decorate(func: F) -> F:
-        return _apply(
-            func, [history_path_option(purpose), click.option("--no-history", is_flag=True, help=without)]
+        no_history = click.option(
+            "--no-history", is_flag=True, cls=ExclusiveOption, excludes=("history_path",), help=without
         )
+        return _apply(func, [history_path_option(purpose), no_history])
 
     return decorate
+
+
+def _finite_score(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    # FloatRange lets NaN through (every comparison with NaN is false), and a NaN minimum never fails.
+    if value is not None and not math.isfinite(value):
+        raise UsageError(f"--min-score must be a number between 0 and 1, not {value}")
+    return value
 
 
 def quality_options(func: F) -> F:
@@ -160,6 +215,8 @@ def quality_options(func: F) -> F:
         click.option(
             "--rules",
             "rules_path",
+            cls=ExclusiveOption,
+            excludes=("no_rules",),
             type=click.Path(path_type=Path),
             default=None,
             help="Rule file or folder (default: pipewatch.yml `rules`, else the project's rules/).",
@@ -168,6 +225,9 @@ def quality_options(func: F) -> F:
         click.option(
             "--duckdb",
             "duckdb_path",
+            cls=ExclusiveOption,
+            excludes=("profiles_dir", "dbt_target", "profile"),
+            why="--duckdb checks a DuckDB file; --profiles-dir/--target/--profile pick a dbt profile",
             type=click.Path(dir_okay=False, path_type=Path),
             default=None,
             help="Check this DuckDB database file natively (instead of the dbt profile's warehouse).",
@@ -191,6 +251,7 @@ def quality_options(func: F) -> F:
             "--min-score",
             type=click.FloatRange(0.0, 1.0),
             default=None,
+            callback=_finite_score,
             help="Fail the gate below this quality score (default: pipewatch.yml `min_score`).",
         ),
     ]

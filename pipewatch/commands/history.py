@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pipewatch.commands.common import (
-    handle_errors,
     history_path_option,
     project_dir_option,
     warn,
@@ -92,7 +91,6 @@ def history() -> None:
 @_history_option
 @project_dir_option
 @_lock_timeout_option
-@handle_errors
 def ingest_cmd(
     target_dirs: tuple[Path, ...],
     from_warehouse: bool,
@@ -200,7 +198,6 @@ def _ingest_audit(store: HistoryStore, schema: str | None, where: dict[str, Any]
 @_history_option
 @project_dir_option
 @_lock_timeout_option
-@handle_errors
 def show_cmd(
     node: str | None,
     last: int,
@@ -236,7 +233,6 @@ def show_cmd(
 @_history_option
 @project_dir_option
 @_lock_timeout_option
-@handle_errors
 def prune_cmd(keep: str, history_path: Path | None, project_dir: Path, lock_timeout: str) -> None:
     """Delete runs older than --keep (and their results, checks, freshness and alerts)."""
     from pipewatch.config import parse_duration

@@ -18,7 +18,6 @@ import click
 import yaml
 
 from pipewatch import __version__
-from pipewatch.commands.common import handle_errors
 from pipewatch.errors import ConfigError, PipewatchError, UsageError
 
 #: Where the dbt package is published: the repository's `macros/` folder.
@@ -297,7 +296,6 @@ def _rel(path: Path, base: Path) -> str:
     default=None,
     help="The pipewatch dbt package folder for a `local:` entry (default: this checkout's macros/).",
 )
-@handle_errors
 def init_command(project_dir: Path, package: str, package_path: Path | None) -> None:
     """Scaffold pipewatch.yml, a sample rules/pipewatch.yml and the packages.yml entry into a dbt project.
 

@@ -11,14 +11,13 @@ from pathlib import Path
 import click
 
 from pipewatch.commands.common import (
-    handle_errors,
     history_options,
     output_option,
     project_dir_option,
-    resolve_target_dir,
     target_path_option,
     warn,
 )
+from pipewatch.commands.guard import refuse_outputs_over_inputs
 
 DEFAULT_OUTPUT = Path("pipewatch-report.html")
 
@@ -35,7 +34,6 @@ DEFAULT_OUTPUT = Path("pipewatch-report.html")
     show_default=True,
     help="How many past runs the trend charts show.",
 )
-@handle_errors
 def report_command(
     project_dir: Path,
     target_path: str | None,
@@ -45,27 +43,18 @@ def report_command(
     runs: int,
 ) -> None:
     """Write the HTML report of the last dbt invocation: failures, lineage, timeline, quality, trends."""
-    from pipewatch.analysis import analyze
-    from pipewatch.artifacts import load_run
-    from pipewatch.config import load_config
-    from pipewatch.outputs.html_report import history_points_from_store, write_html_report
+    from pipewatch.after_run import write_report
+    from pipewatch.config import load_config, resolve_target_dir
 
+    refuse_outputs_over_inputs(click.get_current_context().params)
     config = load_config(project_dir)
-    run = load_run(resolve_target_dir(project_dir, target_path, config.target_path))
-    outcome = analyze(run, config)
-    for message in outcome.warnings:
+    written, warnings = write_report(
+        resolve_target_dir(project_dir, target_path, config.target_path),
+        config,
+        output,
+        history=None if no_history else (history_path or config.history_file()),
+        runs=runs,
+    )
+    for message in warnings:
         warn(message)
-    points = None
-    store_file = None if no_history else (history_path or config.history_file())
-    if store_file is not None and store_file.is_file():
-        from pipewatch.history.anomalies import detect_anomalies
-        from pipewatch.history.ingest import invocation_key
-        from pipewatch.history.store import HistoryStore
-
-        store = HistoryStore(store_file)
-        points = history_points_from_store(store, limit=runs, project=run.project_name)
-        recorded = {p.get("invocation_id") for p in points}
-        if invocation_key(run) in recorded:
-            outcome.anomalies = detect_anomalies(store, invocation_key(run))
-    written = write_html_report(outcome, output, history_points=points)
     click.echo(f"pipewatch: report written to {written}", err=True)

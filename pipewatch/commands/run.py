@@ -16,7 +16,6 @@ from pathlib import Path
 import click
 
 from pipewatch.commands.common import (
-    handle_errors,
     history_options,
     project_dir_option,
     resolve_target_dir,
@@ -59,7 +58,6 @@ from pipewatch.triage.runner import Attempt, RunSummary, plan_last_run, run_with
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @history_options("to record every attempt into", without="Do not record the attempts.")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-@handle_errors
 def run_command(
     max_retries: int,
     backoff_base: float,
@@ -139,7 +137,6 @@ def record_attempts(summary: RunSummary, history_path: Path | None) -> None:
     help="dbt's log dir holding dbt.log (default: DBT_LOG_PATH, else <project>/logs).",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@handle_errors
 def retry_plan_command(project_dir: Path, target_path: str | None, log_path: Path | None, fmt: str) -> None:
     """Print what `pipewatch run` would do about the last dbt invocation, without running anything."""
     from pipewatch.config import load_config

@@ -13,9 +13,10 @@ import math
 import re
 from dataclasses import dataclass
 
+from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import NodeResult, Run
 from pipewatch.lineage.gates import gated_by, unit_test_target
-from pipewatch.lineage.graph import TEST_TYPES, Graph, kahn, paused_gc
+from pipewatch.lineage.graph import TEST_TYPES, Graph, kahn
 from pipewatch.lineage.impact import SKIPPED, downstream_idx
 
 
@@ -101,7 +102,7 @@ def critical_path(run: Run, graph: Graph, *, test_gates: bool | None = None) -> 
     if not weights:
         return CriticalPath((), (), 0.0)
     gating = uses_test_gates(run, graph, weights) if test_gates is None else test_gates
-    with paused_gc():
+    with gc_paused():
         parents, order = _run_parents(graph, weights, gating)
     n = len(graph.ids)
     pos = [0] * n

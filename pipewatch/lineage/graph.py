@@ -9,12 +9,11 @@ sorting indices sorts ids and every walk is deterministic.
 from __future__ import annotations
 
 import difflib
-import gc
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 
+from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import Node, Run
 from pipewatch.errors import UsageError
 
@@ -105,18 +104,8 @@ class Graph:
         if fallback:
             parents_of = {**parents_of, **fallback}
         extra_ids = [r.unique_id for r in run.results]
-        with paused_gc():
+        with gc_paused():
             return cls._build(parents_of, extra_children, run.nodes, extra_ids)
-
-    @classmethod
-    def from_parents(
-        cls,
-        parents: Mapping[str, Iterable[str]],
-        nodes: Mapping[str, Node] | None = None,
-    ) -> Graph:
-        """Build a graph from a `unique_id -> parent ids` mapping (and optional manifest nodes)."""
-        with paused_gc():
-            return cls._build(parents, {}, nodes or {}, ())
 
     @classmethod
     def _build(
@@ -213,10 +202,6 @@ class Graph:
         """The node's resource type (from the manifest, else guessed from the id's prefix)."""
         return self.kinds[self.idx(uid)]
 
-    def is_test_idx(self, i: int) -> bool:
-        """True when vertex `i` is a data test or unit test."""
-        return self.kinds[i] in TEST_TYPES
-
     def _names(self, idxs: Iterable[int]) -> tuple[str, ...]:
         ids = self.ids
         return tuple(ids[i] for i in sorted(idxs))
@@ -236,10 +221,6 @@ class Graph:
     def ancestors(self, uid: str) -> tuple[str, ...]:
         """Every node upstream of `uid`, not including itself (sorted unique ids)."""
         return self._names(self.ancestors_idx(self.idx(uid)))
-
-    def tests_of(self, uid: str) -> tuple[str, ...]:
-        """The data and unit tests that depend on `uid` (sorted unique ids)."""
-        return self._names(c for c in self.child_idx[self.idx(uid)] if self.kinds[c] in TEST_TYPES)
 
     # -------------------------------------------------------------- bulk walks
 
@@ -297,29 +278,6 @@ class Graph:
                 pos[i] = k
             self._position = pos
         return self._position
-
-    @property
-    def has_cycle(self) -> bool:
-        """True when the input had a cycle (and `topological_order` broke it)."""
-        self.order_idx()
-        return bool(self.broken_edges)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building adjacency.
-
-    A build allocates tens of thousands of small int lists, which makes the collector run full
-    passes over everything alive, i.e. the whole Run with its tens of thousands of nodes; those
-    passes cost more than the build itself. The lists hold only ints and cannot form cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _reach(adj: list[list[int]], start: int | Iterable[int], n: int) -> list[int]:

@@ -37,9 +37,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import NodeResult, Run
 from pipewatch.lineage.gates import gated_by, unit_test_target
-from pipewatch.lineage.graph import TEST_TYPES, Graph, paused_gc
+from pipewatch.lineage.graph import TEST_TYPES, Graph
 
 #: Statuses after which dbt skips a node's descendants (besides `skipped` itself, in build).
 CAUSE_STATUSES = frozenset({"error", "fail", "partial success"})
@@ -83,7 +84,7 @@ def analyze_skips(run: Run, graph: Graph) -> list[SkipExplanation]:
     skipped = sorted(graph.index[u] for u, r in results.items() if r.status == SKIPPED and u in graph)
     if not skipped:
         return []
-    with paused_gc():
+    with gc_paused():
         causes = _root_causes(graph, results, skipped)
     ids = graph.ids
     return [SkipExplanation(ids[s], tuple(ids[c] for c in sorted(causes.get(s, ())))) for s in skipped]

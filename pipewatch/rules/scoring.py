@@ -48,16 +48,23 @@ def fails_gate(check: CheckResult) -> bool:
     return check.severity != "warn" and check.status in ("fail", "error")
 
 
-def gate(report: QualityReport | None, min_score: float | None = None) -> tuple[bool, list[str]]:
-    """Whether a run passes the quality gate, and why not.
+def gate(
+    report: QualityReport | None, min_score: float | None = None, *, per_check: bool = True
+) -> tuple[bool, list[str]]:
+    """Whether a run passes the quality gate, and why not: the one quality gate of `check` and `after-run`.
 
     Fails on an error-severity check that failed or errored, or an overall score below `min_score`.
-    `warn`-severity checks never fail the gate.
+    `warn`-severity checks never fail the gate. `per_check=False` gives one reason for all failed
+    checks (after-run's verdict covers the whole run, and lists the checks in its quality section).
     """
     reasons: list[str] = []
     if report is None:
         return True, reasons
-    for c in filter(fails_gate, report.checks):
+    failed = [c for c in report.checks if fails_gate(c)]
+    if failed and not per_check:
+        reasons.append(f"{len(failed)} error-severity check(s) failed")
+        failed = []
+    for c in failed:
         if c.status == "error":
             reasons.append(f"{c.check_id}: check could not run: {c.message or 'query failed'}")
         elif c.status == "fail":
