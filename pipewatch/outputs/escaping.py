@@ -85,5 +85,5 @@ def gh_property(text: str) -> str:
 
 
 def xml_text(value: object) -> str:
-    """Text XML 1.0 can hold: characters it forbids are removed (C1 controls, which it allows, too)."""
-    return _NOT_XML.sub("", terminal_safe(value, keep="\n\t\r"))
+    """Text XML 1.0 can hold, with no terminal controls: what XML forbids, escapes, C1 and CR are removed."""
+    return _NOT_XML.sub("", terminal_safe(value))
