@@ -126,7 +126,8 @@ class DeliveryResult:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A webhook that redirects is misconfigured; following it would turn the POST into a GET."""
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        """No new request: urllib then answers the redirect with an HTTPError carrying its status."""
         return None
 
 
