@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 from pipewatch.errors import PipewatchError
 
@@ -33,6 +35,29 @@ def write_atomic(path: Path | str, text: str, *, what: str = "file") -> Path:
     except OSError as exc:
         raise PipewatchError(f"{target}: cannot write the {what}: {exc.strerror or exc}") from None
     return target
+
+
+def write_stream(text: str, stream: TextIO | None = None, *, name: str = "stdout") -> None:
+    """Write `text` to `stream` (stdout by default) and flush it now, so a full disk or a closed pipe is
+    a PipewatchError naming `name` (exit 2), not a write lost when the interpreter exits."""
+    out = sys.stdout if stream is None else stream
+    try:
+        out.write(text)
+        out.flush()
+    except OSError as exc:
+        if out is sys.stdout:
+            # What is still buffered would fail again at exit, with a traceback-like note: drop it.
+            _discard_stdout()
+        raise PipewatchError(f"{name}: cannot write the output: {exc.strerror or exc}") from None
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # no file descriptor to redirect (a test's StringIO): nothing will be flushed at exit
 
 
 def _is_special(target: Path) -> bool:

@@ -7,9 +7,12 @@ servers on 127.0.0.1, files are real files and devices.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -27,12 +30,13 @@ from pipewatch.history.store import HistoryStore
 from pipewatch.history.testing import freshness_result, make_run, node_result
 from pipewatch.outputs import render, render_check
 from pipewatch.outputs.delivery import DeliveryPolicy, post_json
-from pipewatch.outputs.files import write_atomic
+from pipewatch.outputs.files import write_atomic, write_stream
 from pipewatch.outputs.github import annotations
 from pipewatch.outputs.html_report import write_html_report
 from pipewatch.outputs.lineage_view import render_lineage
 from pipewatch.outputs.slack import notify
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
+from tests.conftest import BuiltProject, run_pipewatch
 
 # ---------------------------------------------------------------------------- escape sequences
 
@@ -349,3 +353,57 @@ def test_a_write_into_a_missing_folder_under_a_file_is_one_line(tmp_path: Path) 
     (tmp_path / "f").write_text("x")
     with pytest.raises(PipewatchError, match="cannot write the output"):
         write_atomic(tmp_path / "f" / "out.json", json.dumps({}), what="output")
+
+
+def test_after_run_report_to_a_full_device_exits_2(faulty_build: BuiltProject, full_device: Path) -> None:
+    project = str(faulty_build.project_dir)
+    done = run_pipewatch("after-run", "--project-dir", project, "--report", str(full_device))
+    assert done.returncode == 2, done.stderr
+    assert f"{full_device}: cannot write the report" in done.stderr and "wrote" not in done.stderr
+    assert stat.S_ISCHR(full_device.stat().st_mode)
+    done = run_pipewatch("after-run", "--project-dir", project, "--prometheus", str(full_device))
+    assert done.returncode == 2 and "cannot write the metrics file" in done.stderr
+
+
+def test_a_small_write_to_a_full_stream_is_an_error_now(full_device: Path) -> None:
+    stream = open(full_device, "w", encoding="utf-8")  # noqa: SIM115 - its close fails too, on purpose
+    try:
+        with pytest.raises(PipewatchError) as caught:
+            write_stream("GATE passed\n", stream, name="stdout")
+    finally:
+        with contextlib.suppress(OSError):  # the text still buffered cannot be written either
+            stream.close()
+    assert str(caught.value) == "stdout: cannot write the output: No space left on device"
+
+
+def test_stdout_to_a_full_device_exits_2_without_a_traceback(full_device: Path) -> None:
+    script = "from pipewatch.outputs.files import write_stream\nwrite_stream('x\\n')\n"
+    code = f"import sys\ntry:\n    exec({script!r})\nexcept Exception as e:\n    print(e, file=sys.stderr); sys.exit(2)\n"
+    with open(full_device, "w", encoding="utf-8") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", code], stdout=out, stderr=subprocess.PIPE, text=True, check=False
+        )
+    assert done.returncode == 2
+    assert done.stderr == "stdout: cannot write the output: No space left on device\n"
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_slack_message_escapes_mrkdwn_and_drops_controls() -> None:
+    from pipewatch.outputs.slack_message import build_alert_message
+
+    message = f"<!channel> & {HOSTILE}"
+    run = make_run("inv-s", 1.0, [node_result("model.s.m", status="error", message=message)])
+    texts = list(_strings(build_alert_message(analyze(run), Config())))
+    assert not any("<!channel>" in t for t in texts)
+    assert any("&lt;!channel&gt; &amp;" in t for t in texts)
+    assert [t for t in texts if _controls(t.replace("\n", ""))] == []
