@@ -407,3 +407,17 @@ def test_slack_message_escapes_mrkdwn_and_drops_controls() -> None:
     assert not any("<!channel>" in t for t in texts)
     assert any("&lt;!channel&gt; &amp;" in t for t in texts)
     assert [t for t in texts if _controls(t.replace("\n", ""))] == []
+
+
+def test_history_views_strip_every_control_sequence() -> None:
+    from pipewatch.analysis import Anomaly
+    from pipewatch.history.trend_view import render_summary, render_trend
+    from pipewatch.history.trends import HistorySummary, NodeStats, NodeTrend, TrendPoint
+
+    anomaly = Anomaly(f"model.x.{OSC52}", "execution_time", 40.0, 8.0, 12.0, "up", 30)
+    stats = NodeStats(f"model.x.{OSC0}", 3, 1.0, 2.0, HOSTILE, [1.0, 2.0])
+    summary = HistorySummary(3, 1.0, 2.0, f"inv{DCS}", 30, [stats], [stats], [anomaly])
+    point = TrendPoint(f"inv{C1}", 1.0, HOSTILE, 1.0, 10)
+    trend = NodeTrend(f"model.x.{CSI}", "node", 1, [point], [anomaly])
+    assert _controls(render_summary(summary)) == []
+    assert _controls(render_trend(trend)) == []
