@@ -17,6 +17,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,9 @@ from pipewatch.outputs.github import annotations
 from pipewatch.outputs.html_report import write_html_report
 from pipewatch.outputs.lineage_view import render_lineage
 from pipewatch.outputs.slack import notify
-from pipewatch.rules.results import CheckResult, QualityReport, TableResult
+from pipewatch.rules.results import QualityReport, TableResult
 from tests.conftest import BuiltProject, run_pipewatch
+from tests.factories import make_check
 
 # ---------------------------------------------------------------------------- escape sequences
 
@@ -64,21 +66,11 @@ def _hostile_outcome(big_gate: bool = False) -> Outcome:
         node_result("model.synth.ok"),
     ]
     fresh = [freshness_result(f"source.synth.raw.t{OSC52}", 79_116_120.0, 1_700_000_000.0, "error")]
-    checks = [
-        CheckResult(
-            check_id=f"main.t::nn{OSC0}",
-            name=f"not_null({DCS}id)",
-            type="not_null",
-            relation=f"main.t{CSI}",
-            column="id",
-            status="fail",
-            severity="error",
-            failing_rows=3,
-            total_rows=10,
-            message=HOSTILE,
-            samples=[{"id": None, "note": HOSTILE}],
-        )
-    ]
+    check = make_check(
+        "not_null", "id", name=f"not_null({DCS}id)", check_id=f"main.t::nn{OSC0}", relation=f"main.t{CSI}",
+        status="fail", failing_rows=3, total_rows=10,
+    )  # fmt: skip
+    checks = [replace(check, message=HOSTILE, samples=[{"id": None, "note": HOSTILE}])]
     run = make_run("inv-hostile", 1_700_000_000.0, results, freshness=fresh, project=f"p{OSC0}")
     outcome = analyze(run, Config(), quality=QualityReport([TableResult("main.t", checks)]))
     if big_gate:
@@ -162,10 +154,8 @@ def test_ages_are_said_in_human_units() -> None:
 
 def test_failing_row_samples_are_cut_in_views() -> None:
     wide = {f"col{i}": "v" * 200_000 for i in range(40)}
-    check = CheckResult(
-        check_id="main.t::nn", name="nn", type="not_null", relation="main.t", column="id", status="fail",
-        severity="error", failing_rows=1, total_rows=1, samples=[wide],
-    )  # fmt: skip
+    check = make_check("not_null", "id", relation="main.t", status="fail", failing_rows=1, total_rows=1)
+    check = replace(check, samples=[wide])
     report = QualityReport([TableResult("main.t", [check])])
     for fmt in ("text", "markdown", "junit"):
         out = render_check(report, fmt, passed=False, reasons=["x"])
