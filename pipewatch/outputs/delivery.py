@@ -175,21 +175,33 @@ def _watched_opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
     """An opener (proxies and TLS as urllib's own) whose connections report their socket to `deadline`."""
 
     class HTTPConnection(http.client.HTTPConnection):
+        """http.client's connection, reporting its socket once connected."""
+
         def connect(self) -> None:
+            """Connect, then hand the socket to the deadline."""
             super().connect()
             deadline.watch(self.sock)
 
     class HTTPSConnection(http.client.HTTPSConnection):
+        """http.client's TLS connection, reporting its socket once connected."""
+
         def connect(self) -> None:
+            """Connect (TLS handshake included), then hand the socket to the deadline."""
             super().connect()
             deadline.watch(self.sock)
 
     class HTTPHandler(urllib.request.HTTPHandler):
+        """urllib's http handler, opening watched connections."""
+
         def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            """Open `req` on a watched connection."""
             return self.do_open(HTTPConnection, req)
 
     class HTTPSHandler(urllib.request.HTTPSHandler):
+        """urllib's https handler, opening watched connections."""
+
         def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            """Open `req` on a watched TLS connection."""
             return self.do_open(HTTPSConnection, req)
 
     return urllib.request.build_opener(_NoRedirect(), HTTPHandler(), HTTPSHandler())

@@ -97,6 +97,7 @@ def plan_alerts(
     plan = AlertPlan()
 
     def held_back(kind: str, node: str, fp: str) -> bool:
+        """Whether this item was announced unchanged within the window and not resolved since."""
         last = prior.get((kind, node))
         if last is None or last.fingerprint != fp:
             return False

@@ -50,6 +50,7 @@ class _Painter:
         return click.style(text, fg=fg, bold=bold, dim=dim or None)
 
     def status(self, status: str, width: int = 0) -> str:
+        """A status word padded to `width`, in its colour."""
         # Bold for every status that needs a look, so warnings stand out from passes.
         bold = status in ("error", "fail", "warn", "skipped")
         return self(f"{_s(status):<{width}}", fg=_STATUS_COLOURS.get(status), bold=bold)
