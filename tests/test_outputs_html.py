@@ -28,14 +28,9 @@ from pipewatch.artifacts import load_run
 from pipewatch.commands.report import report_command
 from pipewatch.history.store import HistoryStore
 from pipewatch.history.testing import make_run, node_result
-from pipewatch.outputs.html_report import (
-    build_gantt,
-    build_lineage,
-    build_trends,
-    history_points_from_store,
-    render_html,
-    write_html_report,
-)
+from pipewatch.outputs.html_layout import build_gantt, build_lineage
+from pipewatch.outputs.html_report import history_points_from_store, render_html, write_html_report
+from pipewatch.outputs.html_trends import build_trends
 from pipewatch.rules.engine import run_checks
 from pipewatch.rules.loader import parse_rules
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult

@@ -13,15 +13,9 @@ from hypothesis import strategies as st
 from pipewatch.analysis import analyze
 from pipewatch.errors import UsageError
 from pipewatch.history.testing import make_run, node_result
-from pipewatch.outputs import render
-from pipewatch.outputs.quality_view import (
-    check_dict,
-    describe,
-    failing_checks,
-    failing_count,
-    render_check,
-    sample_text,
-)
+from pipewatch.outputs import render, render_check
+from pipewatch.outputs.json_output import check_dict
+from pipewatch.outputs.wording import attention_order, describe, failing_count, sample_text
 from pipewatch.rules.results import CheckResult, QualityReport, SkippedCheck, TableResult
 
 ORDERS = "main.orders"
@@ -138,7 +132,7 @@ def test_describe_always_says_something_on_one_line(
 def test_failing_checks_list_fail_then_error_then_warn() -> None:
     checks = [check("w1", "warn"), check("e1", "error"), check("p", "pass"), check("f1", "fail"),
               check("w2", "warn"), check("f2", "fail")]  # fmt: skip
-    assert [c.name for c in failing_checks(checks)] == ["f1", "f2", "e1", "w1", "w2"]
+    assert [c.name for c in attention_order(checks)] == ["f1", "f2", "e1", "w1", "w2"]
 
 
 def test_sample_text_is_one_json_line() -> None:
@@ -158,7 +152,7 @@ def test_text_lists_every_check_by_table_with_samples_skips_and_gate() -> None:
     assert '        e.g. {"order_id": null}' in lines
     assert "  pass  row_count           4 rows (expected min 1)" in lines
     assert "  singular: singular tests are SQL of their own" in lines
-    assert lines[-1] == "GATE failed: r1; r2"
+    assert lines[-2:] == ["GATE failed: r1", "             r2"]
     assert "\x1b[" not in out
     coloured = render_check(report(), "text", passed=True, reasons=[], color=True)
     assert "\x1b[31m\x1b[1mfail \x1b[0m" in coloured and coloured.rstrip().endswith("GATE passed\x1b[0m")

@@ -39,14 +39,13 @@ from pipewatch.outputs.delivery import (
     post_json,
     retry_after_seconds,
 )
-from pipewatch.outputs.slack import (
-    KIND_MESSAGE,
+from pipewatch.outputs.slack import KIND_MESSAGE, notify
+from pipewatch.outputs.slack_message import (
     MAX_BLOCKS,
     MAX_HEADER,
     MAX_TEXT,
     build_alert_message,
     format_handle,
-    notify,
 )
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 from tests.conftest import BuiltProject

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
     from pipewatch.history.store import HistoryStore
 
-#: Alert statuses: queued, delivered, or last attempt failed (retried while attempts remain).
-STATUSES = ("pending", "sent", "failed")
+#: Alert statuses: queued, delivered, last attempt failed (retried while attempts remain), or refused
+#: for good by the receiver (kept for the record, never offered again).
+STATUSES = ("pending", "sent", "failed", "rejected")
 #: A failed alert is offered again until it has been tried this many times.
 DEFAULT_MAX_ATTEMPTS = 5
 _ERROR_LIMIT = 1000
@@ -54,7 +55,7 @@ _MARK_SENT = (
     "last_error = NULL WHERE list_contains($keys, dedup_key) RETURNING dedup_key"
 )
 _MARK_FAILED = (
-    "UPDATE alerts SET status = 'failed', attempts = attempts + 1, last_error = failed.error "
+    "UPDATE alerts SET status = $status, attempts = attempts + 1, last_error = failed.error "
     "FROM (SELECT unnest($keys) AS key, unnest($errors) AS error) AS failed "
     "WHERE alerts.dedup_key = failed.key RETURNING alerts.dedup_key"
 )
@@ -219,7 +220,7 @@ class AlertOutbox:
             where.append("list_contains($kinds, kind)")
             params["kinds"] = sorted(set(kinds))
         if max_attempts is not None:
-            where.append("(status = 'sent' OR attempts < $max)")
+            where.append("(status = 'sent' OR (status <> 'rejected' AND attempts < $max))")
             params["max"] = max_attempts
         return self._latest(" AND ".join(where) or "TRUE", params)
 
@@ -251,18 +252,27 @@ class AlertOutbox:
         sent: Iterable[str] = (),
         failed: Mapping[str, str] | None = None,
         *,
+        rejected: Mapping[str, str] | None = None,
         now: float | None = None,
     ) -> list[str]:
-        """Record delivery attempts in one transaction: `sent` were delivered, `failed` maps key -> why.
+        """Record delivery attempts in one transaction: `sent` were delivered, `failed` and `rejected`
+        map key -> why.
 
         Each counts as one attempt. Sent: status `sent`, sent at `now`, error cleared. Failed:
         status `failed` with the error (cut to 1,000 characters); retried while attempts remain.
-        Returns the keys with no alert in the outbox (nothing was recorded for them).
+        Rejected (the receiver refused it for good): status `rejected` with the error; never offered
+        again. Returns the keys with no alert in the outbox (nothing was recorded for them).
         """
         delivered = list(dict.fromkeys(sent))
-        errors = {key: error[:_ERROR_LIMIT] for key, error in (failed or {}).items()}
+        outcomes = {
+            status: {key: error[:_ERROR_LIMIT] for key, error in (given or {}).items()}
+            for status, given in (("failed", failed), ("rejected", rejected))
+        }
+        errors = {**outcomes["failed"], **outcomes["rejected"]}
         if both := [key for key in delivered if key in errors]:
             raise ValueError(f"alert {both[0]!r} cannot be both sent and failed in one attempt")
+        if both := [key for key in outcomes["failed"] if key in outcomes["rejected"]]:
+            raise ValueError(f"alert {both[0]!r} cannot be both failed and rejected in one attempt")
         if not (delivered or errors):
             return []
         found: set[str] = set()
@@ -271,10 +281,10 @@ class AlertOutbox:
                 found |= _keys(
                     con.execute(_MARK_SENT, {"keys": delivered, "now": time.time() if now is None else now})
                 )
-            if errors:
-                found |= _keys(
-                    con.execute(_MARK_FAILED, {"keys": list(errors), "errors": list(errors.values())})
-                )
+            for status, given in outcomes.items():
+                if given:
+                    params = {"keys": list(given), "errors": list(given.values()), "status": status}
+                    found |= _keys(con.execute(_MARK_FAILED, params))
         return [key for key in (*delivered, *errors) if key not in found]
 
     def mark_sent(self, dedup_key: str, *, now: float | None = None) -> None:

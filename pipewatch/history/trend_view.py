@@ -10,6 +10,7 @@ from typing import Any
 
 from pipewatch.analysis import Anomaly
 from pipewatch.history.trends import HistorySummary, NodeStats, NodeTrend
+from pipewatch.outputs.escaping import one_line, terminal_safe
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -73,7 +74,8 @@ def anomaly_line(anomaly: Anomaly, *, with_node: bool = True) -> str:
     low = _metric_value(anomaly.metric, anomaly.expected_low)
     high = _metric_value(anomaly.metric, anomaly.expected_high)
     head = f"{anomaly.unique_id} " if with_node else ""
-    return (
+    # Ids come from the project and the store: untrusted text on a terminal.
+    return one_line(
         f"{head}{anomaly.metric} {_metric_value(anomaly.metric, anomaly.value)} {where} its usual "
         f"{low}–{high} ({anomaly.points} runs)"
     )
@@ -111,7 +113,8 @@ def render_trend(trend: NodeTrend) -> str:
             f"{seconds(p.execution_time):>9}  {count(p.rows_affected):>12}"
             for p in reversed(trend.points)
         )
-    return "\n".join(lines) + "\n"
+    # Ids, invocation ids and statuses come from the store: no escape sequence reaches the terminal.
+    return terminal_safe("\n".join(lines)) + "\n"
 
 
 def _stats_lines(stats: list[NodeStats], *, change: bool) -> list[str]:
@@ -151,7 +154,7 @@ def render_summary(summary: HistorySummary) -> str:
         lines.extend(f"  {anomaly_line(a)}" for a in summary.anomalies)
     else:
         lines.append("No anomalies in the latest run.")
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines)) + "\n"
 
 
 def render_json(view: NodeTrend | HistorySummary) -> str:

@@ -1,4 +1,5 @@
-"""What `pipewatch history show` reads: one node's recent runs, or the store's slowest and most-changed nodes."""
+"""What history says over time: one node's recent runs, the store's slowest and most-changed nodes
+(`pipewatch history show`), and whole runs for the HTML report's trend charts (`run_points`)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,44 @@ class HistorySummary:
     slowest: list[NodeStats]
     most_changed: list[NodeStats]
     anomalies: list[Anomaly]
+
+
+@dataclass(frozen=True, slots=True)
+class RunPoint:
+    """One whole run in history, for trend charts: when, how long, rows affected, quality score."""
+
+    invocation_id: str
+    generated_at: float  # POSIX seconds
+    elapsed_s: float | None
+    rows_affected: int | None  # summed over the run's nodes
+    score: float | None  # mean of the stored check scores: the quality score when checks weigh the same
+
+
+def run_points(store: HistoryStore, *, limit: int = 60, project: str | None = None) -> list[RunPoint]:
+    """The last `limit` runs in the store (of `project`, when given), oldest first; [] if there is no store."""
+    if not store.exists:
+        return []
+    sql = """
+        SELECT i.invocation_id, epoch(i.generated_at), i.elapsed_s,
+               (SELECT sum(n.rows_affected) FROM node_results n WHERE n.invocation_id = i.invocation_id),
+               (SELECT avg(c.score) FROM check_results c WHERE c.invocation_id = i.invocation_id)
+        FROM invocations i
+        WHERE $project IS NULL OR i.project = $project
+        ORDER BY i.generated_at DESC
+        LIMIT $limit
+    """
+    with store.connect() as con:
+        rows = con.execute(sql, {"project": project, "limit": limit}).fetchall()
+    return [
+        RunPoint(
+            invocation_id=str(inv),
+            generated_at=float(at),
+            elapsed_s=None if elapsed is None else float(elapsed),
+            rows_affected=None if affected is None else int(affected),
+            score=None if score is None else float(score),
+        )
+        for inv, at, elapsed, affected, score in reversed(rows)
+    ]
 
 
 def resolve_node(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, str]:

@@ -1,7 +1,7 @@
 """GitHub Actions outputs (`--github`): the Markdown step summary and `::error` annotations on the SQL files.
 
 Workflow commands are lines on stdout that the runner parses; values are escaped as the runner's
-own toolkit does (actions/toolkit `command.ts`): in the message `%`, CR and LF are percent-encoded,
+own toolkit does (actions/toolkit `command.ts`; `escaping.gh_data`): in the message `%`, CR and LF are percent-encoded,
 in properties (`file`, `title`) also `:` and `,`. Without that, a dbt message with a newline would end
 the annotation early and a comma in a title would split it.
 """
@@ -16,7 +16,8 @@ from typing import TextIO
 
 from pipewatch.analysis import Outcome
 from pipewatch.errors import PipewatchError
-from pipewatch.outputs.text import first_line, short_id
+from pipewatch.outputs.escaping import gh_data, gh_property
+from pipewatch.outputs.wording import first_line, human_age, short_id
 
 #: GitHub refuses step summaries over 1 MiB; a longer one is cut with a note.
 STEP_SUMMARY_LIMIT = 1024 * 1024
@@ -24,20 +25,10 @@ _MESSAGE_CHARS = 4000
 _CUT_NOTE = "\n\n_…cut: the summary is longer than GitHub's 1 MiB limit; see the full report._\n"
 
 
-def escape_data(text: str) -> str:
-    """A workflow command's message, escaped (`%`, CR, LF)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    """A workflow command's property value, escaped (`%`, CR, LF, `:`, `,`)."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def command(level: str, message: str, *, file: str | None = None, title: str | None = None) -> str:
     """One `::error` / `::warning` / `::notice` line."""
-    props = [f"{k}={escape_property(v)}" for k, v in (("file", file), ("title", title)) if v]
-    return f"::{level}{' ' + ','.join(props) if props else ''}::{escape_data(message)}"
+    props = [f"{k}={gh_property(v)}" for k, v in (("file", file), ("title", title)) if v]
+    return f"::{level}{' ' + ','.join(props) if props else ''}::{gh_data(message)}"
 
 
 def _repo_path(path: str | None, prefix: str) -> str | None:
@@ -115,7 +106,7 @@ def annotations(outcome: Outcome, *, path_prefix: str = "") -> list[str]:
         level = "warning" if fresh.status == "warn" else "error"
         node = outcome.run.nodes.get(fresh.unique_id)
         age = (
-            f"last loaded {fresh.age_s / 3600:.1f}h ago"
+            f"last loaded {human_age(fresh.age_s)} ago"
             if fresh.age_s is not None
             else (fresh.message or fresh.status)
         )

@@ -1,21 +1,14 @@
-"""The JSON outcome of `pipewatch after-run --format json` (a contract: see DESIGN.md and the README)."""
+"""The JSON of `pipewatch after-run --format json` and of `pipewatch check` (contracts: see DESIGN.md and the README)."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Any
 
 from pipewatch import __version__
 from pipewatch.analysis import Outcome
+from pipewatch.outputs.wording import iso_utc
 from pipewatch.rules.results import QualityReport
-
-
-def iso_utc(ts: float | None) -> str | None:
-    """A POSIX timestamp as ISO 8601 UTC with a `Z` (None stays None)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
@@ -129,6 +122,20 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
         ],
         "gate": {"passed": outcome.gate.passed, "reasons": outcome.gate.reasons},
     }
+
+
+def check_dict(report: QualityReport, passed: bool, reasons: list[str]) -> dict[str, Any]:
+    """The JSON of `pipewatch check`: after-run's `quality` object (plus `skipped`) and `gate`."""
+    return {
+        "pipewatch_version": __version__,
+        "quality": quality_dict(report),
+        "gate": {"passed": passed, "reasons": reasons},
+    }
+
+
+def render_check_json(report: QualityReport, *, passed: bool, reasons: list[str]) -> str:
+    """`pipewatch check`'s JSON, pretty-printed with a trailing newline."""
+    return json.dumps(check_dict(report, passed, reasons), indent=2, default=str) + "\n"
 
 
 def render_json(outcome: Outcome) -> str:

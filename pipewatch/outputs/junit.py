@@ -11,25 +11,25 @@ characters, lone surrogates) are dropped first.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 
 from pipewatch.analysis import Failure, Outcome
-from pipewatch.outputs.json_output import iso_utc
-from pipewatch.outputs.quality_view import describe, failing_count, sample_text
-from pipewatch.outputs.text import first_line, short_id
+from pipewatch.outputs.escaping import xml_text
+from pipewatch.outputs.wording import (
+    describe,
+    failing_count,
+    first_line,
+    gate_reasons,
+    human_age,
+    iso_utc,
+    sample_text,
+    short_id,
+)
 from pipewatch.rules.results import PASS_FAIL_TYPES, CheckResult, QualityReport
 
-# Everything outside XML 1.0's Char production.
-_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _MESSAGE_WIDTH = 300
 _PASSING = frozenset({"success", "pass", "warn", "no-op", "reused"})
-
-
-def xml_text(value: object) -> str:
-    """Text XML 1.0 can hold: characters it forbids are removed."""
-    return _NOT_XML.sub("", str(value))
 
 
 def _set(element: ET.Element, **attrs: object) -> None:
@@ -166,7 +166,7 @@ def _freshness_suite(root: ET.Element, outcome: Outcome) -> None:
             time=fresh.execution_time,
             file=node.path if node else None,
         )
-        age = f"loaded {fresh.age_s / 3600:.1f}h ago" if fresh.age_s is not None else "age unknown"
+        age = f"loaded {human_age(fresh.age_s)} ago" if fresh.age_s is not None else "age unknown"
         if fresh.status in ("error", "runtime error", "fail"):
             limit = f" (error_after {fresh.error_after_s / 3600:g}h)" if fresh.error_after_s else ""
             _outcome_child(case, "failure", f"stale: {age}{limit}", "freshness", fresh.message)
@@ -233,7 +233,7 @@ def _quality_suite(root: ET.Element, outcome: Outcome) -> None:
 
 
 def _gate_text(passed: bool, reasons: list[str]) -> str:
-    return "passed" if passed else "failed: " + "; ".join(reasons)
+    return "passed" if passed else "failed: " + "; ".join(gate_reasons(reasons))
 
 
 def _document(root: ET.Element, time: float) -> str:

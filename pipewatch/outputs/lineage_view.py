@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pipewatch.lineage import LineageEntry, NodeLineage
+from pipewatch.outputs.escaping import one_line
 
 
 def _entry_dicts(entries: tuple[LineageEntry, ...]) -> list[dict[str, Any]]:
@@ -21,7 +22,10 @@ def _entry_dicts(entries: tuple[LineageEntry, ...]) -> list[dict[str, Any]]:
 
 
 def _entry_lines(entries: tuple[LineageEntry, ...], arrow: str) -> list[str]:
-    return [f"  {'  ' * (e.distance - 1)}{arrow} {e.unique_id}  [{e.status or 'not run'}]" for e in entries]
+    return [
+        f"  {'  ' * (e.distance - 1)}{arrow} {one_line(e.unique_id)}  [{one_line(e.status or 'not run')}]"
+        for e in entries
+    ]
 
 
 def render_lineage(view: NodeLineage, fmt: str = "text") -> str:
@@ -35,7 +39,9 @@ def render_lineage(view: NodeLineage, fmt: str = "text") -> str:
             "downstream": _entry_dicts(view.downstream),
         }
         return json.dumps(data, indent=2) + "\n"
-    lines = [f"{view.unique_id}  [{view.status or 'not run'}]", f"upstream ({len(view.upstream)}):"]
+    # Ids and statuses come from the project's files and the run: untrusted text on a terminal.
+    lines = [f"{one_line(view.unique_id)}  [{one_line(view.status or 'not run')}]"]
+    lines.append(f"upstream ({len(view.upstream)}):")
     lines += _entry_lines(view.upstream, "↑")
     lines.append(f"downstream ({len(view.downstream)}):")
     lines += _entry_lines(view.downstream, "↓")

@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 from pipewatch.analysis import Outcome
-from pipewatch.outputs.quality_view import describe, failing_checks, plural, sample_text, status_counts
-from pipewatch.outputs.text import LIST_LIMIT, first_line, shorten_list
+from pipewatch.outputs.escaping import md_cell, md_code, one_line
+from pipewatch.outputs.wording import (
+    LIST_LIMIT,
+    attention_order,
+    describe,
+    first_line,
+    gate_reasons,
+    plural,
+    sample_text,
+    shorten_list,
+    status_counts,
+)
 from pipewatch.rules.results import QualityReport
-
-
-def md_cell(text: object) -> str:
-    """Text made safe for one Markdown table cell (pipes escaped, newlines folded)."""
-    return str(text).replace("|", "\\|").replace("\n", " ").strip()
 
 
 def _quality_counts(report: QualityReport) -> str:
@@ -24,13 +29,13 @@ def _quality_counts(report: QualityReport) -> str:
 
 def _quality_section(report: QualityReport) -> list[str]:
     """After-run's Quality section: the counts, then the checks that did not pass, in words."""
-    failing = failing_checks(report.checks)
+    failing = attention_order(report.checks)
     shown = failing[: LIST_LIMIT * 2]
     lines = ["", f"### Quality: score {report.score:.3f}", "", _quality_counts(report)]
     if shown:
         lines += ["", "| status | check | relation | found |", "|---|---|---|---|"]
         lines += [
-            f"| {c.status} | {md_cell(c.name)} | {md_cell(c.relation)} | {md_cell(describe(c))} |"
+            f"| {md_cell(c.status)} | {md_cell(c.name)} | {md_cell(c.relation)} | {md_cell(describe(c))} |"
             for c in shown
         ]
     if len(failing) > len(shown):
@@ -42,13 +47,13 @@ def render_markdown(outcome: Outcome) -> str:
     """A Markdown report: verdict, status counts, failures with impact, skips, critical path, quality."""
     run = outcome.run
     icon = "✅" if outcome.gate.passed else "❌"
-    lines = [f"## {icon} pipewatch: dbt {run.command or ''}".rstrip()]
+    lines = [f"## {icon} pipewatch: dbt {md_cell(run.command or '')}".rstrip()]
     meta = [
         p
         for p in (
-            run.project_name,
-            run.target and f"target `{run.target}`",
-            run.dbt_version and f"dbt {run.dbt_version}",
+            run.project_name and md_cell(run.project_name),
+            run.target and f"target {md_code(run.target)}",
+            run.dbt_version and f"dbt {md_cell(run.dbt_version)}",
         )
         if p
     ]
@@ -57,10 +62,10 @@ def render_markdown(outcome: Outcome) -> str:
     lines.append("")
     lines.append("| status | count |")
     lines.append("|---|---:|")
-    lines.extend(f"| {status} | {n} |" for status, n in outcome.by_status.items())
+    lines.extend(f"| {md_cell(status)} | {n} |" for status, n in outcome.by_status.items())
     if not outcome.gate.passed:
-        lines.append("")
-        lines.append("**Gate failed:** " + "; ".join(outcome.gate.reasons))
+        lines += ["", "**Gate failed:**", ""]
+        lines += [f"- {md_cell(r)}" for r in gate_reasons(outcome.gate.reasons)]
 
     if outcome.failures:
         lines += [
@@ -74,26 +79,28 @@ def render_markdown(outcome: Outcome) -> str:
             c = f.classification
             action = c.action + (f" → {f.escalate_to}" if f.escalate_to and c.action == "escalate" else "")
             lines.append(
-                f"| `{f.unique_id}` | {f.status} | {c.category} | {md_cell(action)} | {md_cell(f.owner or '—')} "
+                f"| {md_code(f.unique_id)} | {md_cell(f.status)} | {md_cell(c.category)} | {md_cell(action)} "
+                f"| {md_cell(f.owner or '—')} "
                 f"| {len(f.skipped_downstream)} | {md_cell(shorten_list(f.exposures) or '—')} |"
             )
         lines.append("")
         for f in outcome.failures:
             message = first_line(f.message, width=300)
             if message:
-                lines.append(f"- `{f.unique_id}`: {md_cell(message)}")
+                lines.append(f"- {md_code(f.unique_id)}: {md_cell(message)}")
     if outcome.skipped:
         groups = outcome.root_cause_groups()
         lines += ["", f"### Skipped ({len(outcome.skipped)})", ""]
         for cause, skipped in groups.items():
-            label = f"`{cause}`" if cause else "no failure in this run"
+            label = md_code(cause) if cause else "no failure in this run"
             lines.append(f"- because of {label}: {md_cell(shorten_list(skipped, LIST_LIMIT * 2))}")
     path = outcome.critical_path
     if path.nodes:
         lines += ["", f"### Critical path: {path.total_s:.1f}s", ""]
         lines.append(
             " → ".join(
-                f"`{uid.split('.')[-1]}` {t:.1f}s" for uid, t in zip(path.nodes, path.times, strict=True)
+                f"{md_code(uid.split('.')[-1])} {t:.1f}s"
+                for uid, t in zip(path.nodes, path.times, strict=True)
             )
         )
     if outcome.quality is not None:
@@ -108,7 +115,8 @@ def render_markdown(outcome: Outcome) -> str:
         ]
         for a in outcome.anomalies:
             lines.append(
-                f"| `{a.unique_id}` | {a.metric} | {a.value:g} | {a.expected_low:g}–{a.expected_high:g} | {a.direction} |"
+                f"| {md_code(a.unique_id)} | {md_cell(a.metric)} | {a.value:g} "
+                f"| {a.expected_low:g}–{a.expected_high:g} | {md_cell(a.direction)} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -118,25 +126,27 @@ def render_quality_markdown(report: QualityReport, *, passed: bool, reasons: lis
     verdict = "✅ gate passed" if passed else "❌ gate failed"
     lines = [f"## pipewatch check: quality score {report.score:.3f} ({verdict})", "", _quality_counts(report)]
     if reasons:
-        lines += ["", *[f"- {md_cell(r)}" for r in reasons]]
+        lines += ["", *[f"- {md_cell(r)}" for r in gate_reasons(reasons)]]
     for table in report.tables:
         lines += [
             "",
-            f"### `{md_cell(table.relation)}` · score {table.score:.3f}",
+            f"### {md_code(table.relation)} · score {table.score:.3f}",
             "",
             "| status | check | type | column | found |",
             "|---|---|---|---|---|",
         ]
         lines += [
-            f"| {c.status} | {md_cell(c.name)} | {c.type} | {md_cell(c.column or '')} | {md_cell(describe(c))} |"
+            f"| {md_cell(c.status)} | {md_cell(c.name)} | {md_cell(c.type)} | {md_cell(c.column or '')} "
+            f"| {md_cell(describe(c))} |"
             for c in table.checks
         ]
         for c in table.checks:
             if c.samples:
                 lines += ["", f"<details><summary>samples: {md_cell(c.name)}</summary>", "", "```json"]
-                lines += [sample_text(s) for s in c.samples]
+                # Three backticks in a sample would close the fence: a zero-width space breaks the run.
+                lines += [one_line(sample_text(s)).replace("```", "`\u200b``") for s in c.samples]
                 lines += ["```", "", "</details>"]
     if report.skipped:
         lines += ["", f"### Skipped dbt tests ({len(report.skipped)})", ""]
-        lines += [f"- `{md_cell(s.check_id)}`: {md_cell(s.reason)}" for s in report.skipped]
+        lines += [f"- {md_code(s.check_id)}: {md_cell(s.reason)}" for s in report.skipped]
     return "\n".join(lines) + "\n"

@@ -59,11 +59,13 @@ class _Family:
     samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
 
     def add(self, value: float | None, labels: Labels | None = None) -> None:
+        """One sample of this metric (None: no sample); labels that are None are left out."""
         if value is None:
             return
         self.samples.append(({k: v for k, v in (labels or {}).items() if v is not None}, float(value)))
 
     def render(self) -> list[str]:
+        """The family's HELP and TYPE lines, then each sample once."""
         lines = [f"# HELP {self.name} {escape_help(self.help)}", f"# TYPE {self.name} gauge"]
         seen: set[tuple[tuple[str, str], ...]] = set()
         for labels, value in self.samples:
@@ -104,6 +106,7 @@ def render_prometheus(outcome: Outcome, *, labels: Mapping[str, str] | None = No
     families: list[_Family] = []
 
     def family(name: str, help_text: str) -> _Family:
+        """A new metric family, kept in the order families are declared."""
         fam = _Family(f"pipewatch_{name}", help_text)
         families.append(fam)
         return fam

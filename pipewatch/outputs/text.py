@@ -3,17 +3,27 @@ and `pipewatch check`'s quality report table by table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import click
 
 from pipewatch.analysis import Failure, Outcome
-from pipewatch.outputs.json_output import iso_utc
-from pipewatch.outputs.quality_view import describe, failing_checks, plural, sample_text, status_counts
+from pipewatch.outputs.escaping import one_line as _s
+from pipewatch.outputs.escaping import terminal_safe
+from pipewatch.outputs.wording import (
+    LIST_LIMIT,
+    attention_order,
+    describe,
+    first_line,
+    gate_reasons,
+    human_age,
+    iso_utc,
+    plural,
+    sample_text,
+    short_id,
+    shorten_list,
+    status_counts,
+)
 from pipewatch.rules.results import CheckResult, QualityReport
 
-#: How many ids a list shows before it says "and N more": one screen is the point.
-LIST_LIMIT = 5
 #: The widest a check name is padded to, so one long name does not push every line off the screen.
 _NAME_WIDTH = 60
 _STATUS_COLOURS = {
@@ -26,54 +36,35 @@ _STATUS_COLOURS = {
 }
 
 
-def short_id(unique_id: str) -> str:
-    """`model.shop.stg_orders` -> `stg_orders` (tests keep their whole generated name)."""
-    parts = unique_id.split(".")
-    if parts[0] == "source" and len(parts) >= 4:
-        return f"{parts[-2]}.{parts[-1]}"
-    if parts[0] == "test" and len(parts) >= 4:
-        return parts[2]
-    return parts[-1] if len(parts) >= 3 else unique_id
-
-
-def shorten_list(ids: Iterable[str], limit: int = LIST_LIMIT) -> str:
-    """A comma list of short names, cut with "and N more"."""
-    items = [short_id(i) for i in ids]
-    head = ", ".join(items[:limit])
-    return head + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
-def first_line(message: str | None, width: int = 160) -> str:
-    """The first meaningful line of a dbt message (dbt wraps the database error in a header line)."""
-    if not message:
-        return ""
-    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    # dbt's "Database Error in model x (path)" header says less than the line under it.
-    if len(lines) > 1 and lines[0].lower().startswith(("database error in", "runtime error in")):
-        lines = lines[1:]
-    text = lines[0] if lines else ""
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 class _Painter:
+    """Styles text for a terminal; what it styles is made terminal-safe first (it is often untrusted)."""
+
     def __init__(self, color: bool) -> None:
         self.color = color
 
     def __call__(self, text: str, fg: str | None = None, bold: bool = False, dim: bool = False) -> str:
+        text = terminal_safe(text, keep="")
         if not self.color:
             return text
         # dim=None, not False: click writes a reset code for every flag given, even one that is off.
         return click.style(text, fg=fg, bold=bold, dim=dim or None)
 
     def status(self, status: str, width: int = 0) -> str:
+        """A status word padded to `width`, in its colour."""
         # Bold for every status that needs a look, so warnings stand out from passes.
         bold = status in ("error", "fail", "warn", "skipped")
-        return self(f"{status:<{width}}", fg=_STATUS_COLOURS.get(status), bold=bold)
+        return self(f"{_s(status):<{width}}", fg=_STATUS_COLOURS.get(status), bold=bold)
 
-    def gate(self, passed: bool, reasons: list[str]) -> str:
+    def gate(self, passed: bool, reasons: list[str]) -> list[str]:
+        """The GATE verdict, then each reason on its own line (cut to one line, many counted)."""
         if passed:
-            return self("GATE passed", fg="green", bold=True)
-        return self("GATE failed", fg="red", bold=True) + ": " + "; ".join(reasons)
+            return [self("GATE passed", fg="green", bold=True)]
+        # The first reason on the verdict's line, the others each on a line of its own under it.
+        first, *rest = [_s(r) for r in gate_reasons(reasons)] or ["no reason given"]
+        label = "GATE failed: "
+        return [self(label.strip(), fg="red", bold=True) + " " + first] + [
+            " " * len(label) + line for line in rest
+        ]
 
 
 def _quality_header(report: QualityReport, paint: _Painter) -> str:
@@ -82,21 +73,21 @@ def _quality_header(report: QualityReport, paint: _Painter) -> str:
         paint(f"QUALITY score {report.score:.3f}", bold=True)
         + f" · {plural(len(report.checks), 'check')} on {plural(len(report.tables), 'table')}"
         + f" · {counts['fail']} fail, {counts['warn']} warn, {counts['error']} error"
-        + f" · {report.dialect}, {report.elapsed_s:.2f}s"
+        + f" · {_s(report.dialect)}, {report.elapsed_s:.2f}s"
     )
 
 
 def _check_line(check: CheckResult, label: str, found: str, paint: _Painter) -> str:
     """`  fail  unique(order_id)  1 value in 2 of 4 rows`: status, the label padded by the caller, the finding."""
     severity = " (warn)" if check.severity == "warn" and check.status != "warn" else ""
-    return f"  {paint.status(check.status, width=5)} {label}  {found}{severity}"
+    return f"  {paint.status(check.status, width=5)} {label}  {terminal_safe(found)}{severity}"
 
 
 def _quality_lines(report: QualityReport, paint: _Painter) -> list[str]:
     """After-run's QUALITY section: the header, then the checks that did not pass, cut to one screen."""
-    failing = failing_checks(report.checks)
+    failing = attention_order(report.checks)
     shown = failing[:LIST_LIMIT]
-    labels = [f"{c.name} on {c.relation}" for c in shown]
+    labels = [_s(f"{c.name} on {c.relation}") for c in shown]
     width = min(max((len(label) for label in labels), default=0), _NAME_WIDTH)
     lines = [_quality_header(report, paint)]
     # One line a check: a database error's first line says enough on a summary screen.
@@ -118,32 +109,31 @@ def _failure_lines(f: Failure, paint: _Painter) -> list[str]:
     count = f" (failures: {f.result.failures})" if f.result and f.result.failures else ""
     lines = [
         f"  {paint('✖', fg='red')} {paint(f.unique_id, bold=True)}  {paint.status(f.status)}{count}"
-        f" · {c.category} → {action}{who}",
+        + " · "
+        + _s(f"{c.category} → {action}{who}"),
     ]
-    message = first_line(f.message)
+    message = _s(first_line(f.message))
     if message:
         lines.append(f"      {message}")
+    owner = _s(f.owner or "")
     if f.node.path:
-        lines.append(f"      {paint(f.node.path, dim=True)}" + (f"  owner: {f.owner}" if f.owner else ""))
-    elif f.owner:
-        lines.append(f"      owner: {f.owner}")
+        lines.append(f"      {paint(f.node.path, dim=True)}" + (f"  owner: {owner}" if owner else ""))
+    elif owner:
+        lines.append(f"      owner: {owner}")
     if f.skipped_downstream:
-        lines.append(f"      skipped {len(f.skipped_downstream)}: {shorten_list(f.skipped_downstream)}")
+        lines.append(f"      skipped {len(f.skipped_downstream)}: {_s(shorten_list(f.skipped_downstream))}")
     others = len(f.downstream) - len(f.skipped_downstream)
     if others > 0:
         lines.append(f"      {others} more downstream not run or not skipped by this run")
     if f.exposures:
-        lines.append(f"      {paint('exposures hit', fg='magenta')}: {shorten_list(f.exposures)}")
+        lines.append(f"      {paint('exposures hit', fg='magenta')}: {_s(shorten_list(f.exposures))}")
     if f.downstream_owners:
-        lines.append(f"      downstream owners: {', '.join(f.downstream_owners[:LIST_LIMIT])}")
+        lines.append(f"      downstream owners: {_s(', '.join(f.downstream_owners[:LIST_LIMIT]))}")
     return lines
 
 
-def render_text(outcome: Outcome, color: bool = False) -> str:
-    """The compact terminal summary of an after-run."""
-    paint = _Painter(color)
+def _header(outcome: Outcome, paint: _Painter) -> list[str]:
     run = outcome.run
-    lines: list[str] = []
     header = " · ".join(
         part
         for part in (
@@ -155,10 +145,34 @@ def render_text(outcome: Outcome, color: bool = False) -> str:
         )
         if part
     )
-    lines.append(paint("pipewatch", bold=True) + " · " + header)
     counts = "  ".join(f"{paint.status(status)} {n}" for status, n in outcome.by_status.items())
-    lines.append(f"  {counts}" if counts else "  no results")
+    return [paint("pipewatch", bold=True) + " · " + _s(header), f"  {counts}" if counts else "  no results"]
 
+
+def _timing_lines(outcome: Outcome, paint: _Painter) -> list[str]:
+    """The critical path, the bottlenecks on it and how busy dbt's threads were."""
+    lines: list[str] = []
+    path = outcome.critical_path
+    if path.nodes:
+        lines += ["", paint(f"CRITICAL PATH {path.total_s:.1f}s", bold=True)]
+        steps = [f"{short_id(uid)} {t:.1f}s" for uid, t in zip(path.nodes, path.times, strict=True)]
+        lines.append("  " + _s(" → ".join(steps)))
+    if outcome.bottlenecks:
+        parts = []
+        for b in outcome.bottlenecks[:3]:
+            share = f", {b.path_share:.0%} of path" if b.path_share is not None else ""
+            parts.append(f"{short_id(b.unique_id)} {b.execution_time:.1f}s{share}, {b.waiting} waiting")
+        lines.append("  bottlenecks: " + _s("; ".join(parts)))
+    util = outcome.utilization
+    if util.utilization is not None:
+        lines.append(f"  threads: {util.threads}, busy {util.utilization:.0%} of the run's wall clock")
+    return lines
+
+
+def render_text(outcome: Outcome, color: bool = False) -> str:
+    """The compact terminal summary of an after-run."""
+    paint = _Painter(color)
+    lines = _header(outcome, paint)
     if outcome.failures:
         lines.append("")
         lines.append(paint(f"FAILURES ({len(outcome.failures)}), by who must act", bold=True))
@@ -174,32 +188,16 @@ def render_text(outcome: Outcome, color: bool = False) -> str:
         lines.append(paint(text, bold=True))
         if unexplained:
             lines.append(
-                f"  {len(unexplained)} with no failure in this run upstream: {shorten_list(unexplained)}"
+                f"  {len(unexplained)} with no failure in this run upstream: {_s(shorten_list(unexplained))}"
             )
     stale = [f for f in outcome.freshness if f.status not in ("pass", "success")]
     if stale:
         lines.append("")
         lines.append(paint(f"SOURCE FRESHNESS ({len(stale)} not fresh)", bold=True))
         for f in stale:
-            age = f" loaded {f.age_s / 3600:.1f}h ago" if f.age_s is not None else ""
-            lines.append(f"  {paint.status(f.status)} {short_id(f.unique_id)}{age}")
-
-    path = outcome.critical_path
-    if path.nodes:
-        lines.append("")
-        lines.append(paint(f"CRITICAL PATH {path.total_s:.1f}s", bold=True))
-        steps = [f"{short_id(uid)} {t:.1f}s" for uid, t in zip(path.nodes, path.times, strict=True)]
-        lines.append("  " + " → ".join(steps))
-    if outcome.bottlenecks:
-        parts = []
-        for b in outcome.bottlenecks[:3]:
-            share = f", {b.path_share:.0%} of path" if b.path_share is not None else ""
-            parts.append(f"{short_id(b.unique_id)} {b.execution_time:.1f}s{share}, {b.waiting} waiting")
-        lines.append("  bottlenecks: " + "; ".join(parts))
-    util = outcome.utilization
-    if util.utilization is not None:
-        lines.append(f"  threads: {util.threads}, busy {util.utilization:.0%} of the run's wall clock")
-
+            age = f" loaded {human_age(f.age_s)} ago" if f.age_s is not None else ""
+            lines.append(f"  {paint.status(f.status)} {_s(short_id(f.unique_id))}{age}")
+    lines += _timing_lines(outcome, paint)
     if outcome.quality is not None:
         lines.append("")
         lines += _quality_lines(outcome.quality, paint)
@@ -208,11 +206,13 @@ def render_text(outcome: Outcome, color: bool = False) -> str:
         lines.append(paint(f"ANOMALIES ({len(outcome.anomalies)})", bold=True))
         for a in outcome.anomalies[:LIST_LIMIT]:
             lines.append(
-                f"  {short_id(a.unique_id)} {a.metric} {a.value:g} {a.direction}"
-                f" (expected {a.expected_low:g}–{a.expected_high:g}, {a.points} runs)"
+                "  "
+                + _s(
+                    f"{short_id(a.unique_id)} {a.metric} {a.value:g} {a.direction}"
+                    f" (expected {a.expected_low:g}–{a.expected_high:g}, {a.points} runs)"
+                )
             )
-
-    lines += ["", paint.gate(outcome.gate.passed, outcome.gate.reasons)]
+    lines += ["", *paint.gate(outcome.gate.passed, outcome.gate.reasons)]
     return "\n".join(lines) + "\n"
 
 
@@ -222,14 +222,14 @@ def render_quality_text(
     """`pipewatch check`'s terminal view: every check table by table, with samples, skips and the gate."""
     paint = _Painter(color)
     lines = [_quality_header(report, paint)]
-    width = min(max((len(c.name) for c in report.checks), default=0), _NAME_WIDTH)
+    width = min(max((len(_s(c.name)) for c in report.checks), default=0), _NAME_WIDTH)
     for table in report.tables:
         lines += ["", paint(table.relation, bold=True) + f"  score {table.score:.3f}"]
         for check in table.checks:
-            lines.append(_check_line(check, f"{check.name:<{width}}", describe(check), paint))
-            lines += [f"        e.g. {sample_text(sample)}" for sample in check.samples]
+            lines.append(_check_line(check, f"{_s(check.name):<{width}}", describe(check), paint))
+            lines += [f"        e.g. {_s(sample_text(sample))}" for sample in check.samples]
     if report.skipped:
         lines += ["", paint(f"SKIPPED dbt tests ({len(report.skipped)})", bold=True)]
-        lines += [f"  {s.name}: {s.reason}" for s in report.skipped]
-    lines += ["", paint.gate(passed, reasons)]
+        lines += ["  " + _s(f"{s.name}: {s.reason}") for s in report.skipped]
+    lines += ["", *paint.gate(passed, reasons)]
     return "\n".join(lines) + "\n"
