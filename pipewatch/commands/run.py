@@ -1,7 +1,7 @@
 """`pipewatch run -- dbt build ...` (run dbt, retrying what is retryable) and `pipewatch retry-plan`.
 
 The commands only parse flags and print; the decisions live in `pipewatch.triage.retry` (the plan) and
-`pipewatch.triage.runner` (the attempts). Registered on the main group by `pipewatch.cli`.
+`pipewatch.runner` (the attempts). Registered on the main group by `pipewatch.cli`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from pipewatch.backoff import Backoff
 from pipewatch.commands.common import (
     handle_errors,
     history_options,
@@ -23,8 +24,8 @@ from pipewatch.commands.common import (
     target_path_option,
     warn,
 )
-from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, Backoff, RetryPlan
-from pipewatch.triage.runner import Attempt, RunSummary, plan_last_run, run_with_retries
+from pipewatch.runner import Attempt, RunSummary, plan_last_run, run_with_retries
+from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, RetryPlan
 
 
 @click.command(

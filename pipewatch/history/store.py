@@ -10,7 +10,6 @@ that is not a pipewatch store, is reported in one line and never written to.
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from pipewatch.backoff import Backoff
 from pipewatch.history import ingest as _ingest
 from pipewatch.history.errors import HistoryError, HistoryLockedError
 from pipewatch.history.ingest import sql_timestamp
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 #: How long an open waits for another process's lock before giving up (seconds).
 DEFAULT_LOCK_TIMEOUT_S = 30.0
-_FIRST_BACKOFF_S = 0.02
-_MAX_BACKOFF_S = 1.0
+#: The waits between lock attempts: up to 20 ms, doubling, never more than a second.
+LOCK_BACKOFF = Backoff(base=0.02, cap=1.0)
 _LOCK_MESSAGE = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
 _PID = re.compile(r"\(PID (\d+)\)")
 
@@ -108,7 +108,7 @@ class HistoryStore:
         except OSError as exc:
             raise HistoryError(f"{self.path}: cannot create its folder: {exc.strerror or exc}") from None
         deadline = time.monotonic() + max(0.0, self.lock_timeout)
-        backoff = _FIRST_BACKOFF_S
+        waits = 0  # of this open: each open starts with short waits again
         while True:
             try:
                 return duckdb.connect(str(self.path))
@@ -124,10 +124,10 @@ class HistoryStore:
                         f"{self.path}: history store is locked{by}; gave up after {self.lock_timeout:g}s "
                         "(another pipewatch is writing to it, or hung holding it)"
                     ) from None
-                self.lock_waits += 1
                 # Jitter keeps two waiting writers from retrying in lockstep.
-                time.sleep(min(remaining, backoff * random.uniform(0.5, 1.5)))
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+                time.sleep(LOCK_BACKOFF.delay(waits, at_most=remaining))
+                waits += 1
+                self.lock_waits += 1
 
     def ensure(self) -> None:
         """Create the store if absent and bring it up to date, or fail now if it is unusable or locked.
