@@ -24,7 +24,14 @@ from pipewatch.commands.common import (
     target_path_option,
     warn,
 )
-from pipewatch.runner import Attempt, RunSummary, plan_last_run, run_with_retries
+from pipewatch.runner import (
+    DEFAULT_GRACE_S,
+    Attempt,
+    RunSummary,
+    plan_last_run,
+    rerun_wrote_nothing,
+    run_with_retries,
+)
 from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, RetryPlan
 
 
@@ -57,6 +64,13 @@ from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, Re
     show_default=True,
     help="Seconds; the longest any single wait may be.",
 )
+@click.option(
+    "--grace-period",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_GRACE_S,
+    show_default=True,
+    help="Seconds; when pipewatch gets SIGTERM/SIGINT, how long dbt may take to stop before it is killed.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @history_options("to record every attempt into", without="Do not record the attempts.")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
@@ -65,6 +79,7 @@ def run_command(
     max_retries: int,
     backoff_base: float,
     backoff_cap: float,
+    grace_period: float,
     fmt: str,
     history_path: Path | None,
     no_history: bool,
@@ -75,7 +90,9 @@ def run_command(
     Reruns only what failed and what dbt skipped because of it (`dbt retry` on dbt >= 1.6), with
     exponential backoff and full jitter; any non-retryable error stops at once. dbt's own output goes to
     stderr; each attempt's summary and a final table (or, with --format json, the attempts) to stdout.
-    Exits with the final attempt's code: 0 success, 1 dbt reported failures, 2 dbt crashed or bad usage.
+    Exits with the final attempt's code: 0 success, 1 dbt reported failures (also when a rerun exited 0
+    without writing results), 2 dbt crashed or bad usage. On SIGTERM/SIGINT dbt and everything it started
+    are stopped (after --grace-period, killed) and pipewatch exits 143/130.
     """
     backoff = Backoff(base=backoff_base, cap=backoff_cap)
     as_json = fmt == "json"
@@ -94,6 +111,7 @@ def run_command(
         sleep=wait,
         on_output=lambda line: click.echo(line, nl=False, err=True),
         on_attempt=show_attempt,
+        grace_s=grace_period,
     )
     if not no_history:
         record_attempts(summary, history_path)
@@ -178,6 +196,8 @@ def attempt_line(attempt: Attempt, max_retries: int) -> str:
         f"attempt {attempt.number}/{max_retries + 1}: {_short_command(attempt.command)} -> "
         f"exit {attempt.exit_code} after {attempt.duration_s:.1f}s ({_outcome(attempt)})"
     )
+    if rerun_wrote_nothing(attempt):
+        return f"{head}; wrote no run_results.json, so not a success"
     if attempt.exit_code == 0:
         return head
     verdict = "retryable" if plan.should_retry else "not retryable"

@@ -6,19 +6,32 @@ command lines apart and rebuilds them; `last_run` plans for a dbt invocation tha
 Classification and the retry policy stay in `pipewatch.triage`; this package only runs things.
 """
 
-from pipewatch.runner.attempts import Attempt, Rerun, RunSummary, map_exit_code, stop_reason
+from pipewatch.runner.attempts import (
+    Attempt,
+    Rerun,
+    RunSummary,
+    final_exit_code,
+    map_exit_code,
+    rerun_wrote_nothing,
+    stop_reason,
+)
 from pipewatch.runner.invocation import DbtInvocation, resolve_project_dir, resolve_target_dir
 from pipewatch.runner.last_run import plan_last_run
 from pipewatch.runner.recovery import ATTEMPT_FILE, run_with_retries, selectors
+from pipewatch.runner.signals import DEFAULT_GRACE_S, RunInterrupted
 
 __all__ = [
     "ATTEMPT_FILE",
+    "DEFAULT_GRACE_S",
     "Attempt",
     "DbtInvocation",
     "Rerun",
+    "RunInterrupted",
     "RunSummary",
+    "final_exit_code",
     "map_exit_code",
     "plan_last_run",
+    "rerun_wrote_nothing",
     "resolve_project_dir",
     "resolve_target_dir",
     "run_with_retries",

@@ -94,6 +94,11 @@ def map_exit_code(dbt_exit: int) -> int:
 def stop_reason(attempt: Attempt, max_retries: int) -> str | None:
     """Why the recovery run ends after `attempt`, or None to go on."""
     plan = attempt.plan
+    if rerun_wrote_nothing(attempt):
+        return (
+            f"failed: the rerun (attempt {attempt.number}) exited 0 but wrote no new run_results.json, "
+            f"so nothing shows the failed nodes ran again; the failures of attempt {attempt.number - 1} stand"
+        )
     if attempt.exit_code == 0:
         return "succeeded" if attempt.number == 1 else f"succeeded on attempt {attempt.number}"
     if not plan.should_retry:
@@ -101,3 +106,17 @@ def stop_reason(attempt: Attempt, max_retries: int) -> str | None:
     if attempt.number > max_retries:
         return f"retries exhausted ({max_retries}): {plan.reason}"
     return None
+
+
+def rerun_wrote_nothing(attempt: Attempt) -> bool:
+    """True for a rerun of failed nodes (`dbt retry`, `--select`) that exited 0 without writing results.
+
+    Such an exit proves nothing (`dbt retry` exits 0 when it finds nothing to retry), so it is no success.
+    """
+    return attempt.rerun == "nodes" and attempt.exit_code == 0 and attempt.run_results is None
+
+
+def final_exit_code(attempt: Attempt) -> int:
+    """pipewatch's exit code after its last attempt: dbt's, mapped (`map_exit_code`), except that a rerun
+    that wrote nothing leaves the earlier failures standing (1)."""
+    return 1 if rerun_wrote_nothing(attempt) else map_exit_code(attempt.exit_code)

@@ -28,9 +28,10 @@ from pipewatch.artifacts.run import RUN_RESULTS_FILE
 from pipewatch.artifacts.stubs import stub_node
 from pipewatch.backoff import Backoff
 from pipewatch.errors import ArtifactError, PipewatchError, UsageError
-from pipewatch.runner.attempts import Attempt, Rerun, RunSummary, map_exit_code, stop_reason
+from pipewatch.runner.attempts import Attempt, Rerun, RunSummary, final_exit_code, stop_reason
 from pipewatch.runner.invocation import DbtInvocation, resolve_project_dir, resolve_target_dir
 from pipewatch.runner.process import Executed, execute
+from pipewatch.runner.signals import DEFAULT_GRACE_S, StopSignals
 from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, RetryPlan, Strategy, plan_retry
 
 ATTEMPT_FILE = "pipewatch_attempt_{n}_" + RUN_RESULTS_FILE
@@ -59,14 +60,19 @@ def run_with_retries(
     env: Mapping[str, str] | None = None,
     on_output: Callable[[str], None] | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
+    grace_s: float = DEFAULT_GRACE_S,
 ) -> RunSummary:
     """Run the dbt command `dbt_args` and retry its retryable failures, up to `max_retries` times.
 
     `project_dir` is where dbt runs (default: the current directory); the dbt project is `--project-dir`
     from the args, else DBT_PROJECT_DIR, else that directory or its nearest parent with a dbt_project.yml.
-    `backoff` sets the waits (default: up to 5 s, doubling, at most 2 minutes), `sleep` performs them (inject one in tests), and
-    `strategy` forces how failed nodes are rerun (`dbt retry` or `dbt build --select`; default: the plan's
-    choice by dbt version). `on_output` receives each line dbt prints, `on_attempt` each finished attempt.
+    `backoff` sets the waits (default: up to 5 s, doubling, at most 2 minutes), `sleep` performs them
+    (inject one in tests), and `strategy` forces how failed nodes are rerun (`dbt retry` or `dbt build
+    --select`; default: the plan's choice by dbt version). `on_output` receives each line dbt prints,
+    `on_attempt` each finished attempt.
+
+    A SIGTERM or SIGINT (in the main thread) is forwarded to dbt's process group; dbt gets `grace_s`
+    seconds to stop before the group is killed, then `RunInterrupted` ends the run (exit 143 / 130).
     """
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise UsageError(f"max retries must be a whole number >= 0, got {max_retries!r}")
@@ -80,45 +86,48 @@ def run_with_retries(
     backoff = backoff or Backoff(DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP)
     _forget_attempt_files(target)
 
-    attempts: list[Attempt] = []
-    pending = _Pending(list(invocation.argv), "initial")
-    adapter: str | None = None
-    while True:
-        number = len(attempts) + 1
-        results_file = target / RUN_RESULTS_FILE
-        before = _stat_key(results_file)
-        executed = execute(pending.argv, workdir, environment, on_output)
-        fresh = results_file.exists() and _stat_key(results_file) != before
-        run, saved, plan = _judge(target, fresh, number, executed, adapter)
-        if run is not None and run.adapter_type:
-            adapter = run.adapter_type
-        attempt = Attempt(
-            number=number,
-            command=tuple(pending.argv),
-            rerun=pending.rerun,
-            retried=pending.retried,
-            reason=pending.reason,
-            evidence=pending.evidence,
-            backoff_s=pending.backoff_s,
-            exit_code=executed.exit_code,
-            duration_s=executed.duration_s,
-            outcome=dict(sorted(Counter(r.status for r in run.results).items())) if run is not None else {},
-            run_results=saved,
-            plan=plan,
-            error=(plan.failures[0].message or None) if plan.before_nodes and plan.failures else None,
-        )
-        attempts.append(attempt)
-        if on_attempt is not None:
-            on_attempt(attempt)
+    with StopSignals(grace_s) as stops:
+        attempts: list[Attempt] = []
+        pending = _Pending(list(invocation.argv), "initial")
+        adapter: str | None = None
+        while True:
+            number = len(attempts) + 1
+            results_file = target / RUN_RESULTS_FILE
+            before = _stat_key(results_file)
+            executed = execute(pending.argv, workdir, environment, on_output, stops)
+            fresh = results_file.exists() and _stat_key(results_file) != before
+            run, saved, plan = _judge(target, fresh, number, executed, adapter)
+            if run is not None and run.adapter_type:
+                adapter = run.adapter_type
+            attempt = Attempt(
+                number=number,
+                command=tuple(pending.argv),
+                rerun=pending.rerun,
+                retried=pending.retried,
+                reason=pending.reason,
+                evidence=pending.evidence,
+                backoff_s=pending.backoff_s,
+                exit_code=executed.exit_code,
+                duration_s=executed.duration_s,
+                outcome=dict(sorted(Counter(r.status for r in run.results).items()))
+                if run is not None
+                else {},
+                run_results=saved,
+                plan=plan,
+                error=(plan.failures[0].message or None) if plan.before_nodes and plan.failures else None,
+            )
+            attempts.append(attempt)
+            if on_attempt is not None:
+                on_attempt(attempt)
 
-        stopped = stop_reason(attempt, max_retries)
-        if stopped is not None:
-            return RunSummary(tuple(attempts), map_exit_code(executed.exit_code), stopped, project, target)
-        delay = backoff.delay(number - 1)
-        if delay > 0:
-            sleep(delay)
-        pending = _next(plan, invocation, pending.argv, run, strategy)
-        pending.backoff_s = delay
+            stopped = stop_reason(attempt, max_retries)
+            if stopped is not None:
+                return RunSummary(tuple(attempts), final_exit_code(attempt), stopped, project, target)
+            delay = backoff.delay(number - 1)
+            if delay > 0:
+                sleep(delay)
+            pending = _next(plan, invocation, pending.argv, run, strategy)
+            pending.backoff_s = delay
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:
