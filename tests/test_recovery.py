@@ -515,7 +515,7 @@ def test_text_summary_has_a_line_per_attempt_and_the_ending() -> None:
         exit_code=0,
         duration_s=2.5,
         outcome={"success": 2},
-        run_results=None,
+        run_results=Path("p/target/pipewatch_attempt_2_run_results.json"),
         plan=done,
     )
     line = attempt_line(first, 2)
