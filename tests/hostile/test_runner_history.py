@@ -176,3 +176,197 @@ def test_a_dbt_retry_that_exits_0_without_results_is_not_success(tmp_path: Path)
     assert "succeeded" not in summary["stopped"]
     assert "exited 0 but wrote no new run_results.json" in summary["stopped"]
     assert "the failures of attempt 1 stand" in summary["stopped"]
+
+
+# ------------------------------------------------------------------------------- damaged and shared stores
+
+
+@pytest.fixture(scope="module")
+def healthy_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real store of 40 runs x 300 nodes (about 2 MB), made once and copied by each test."""
+    from pipewatch.history import HistoryStore
+    from pipewatch.history.testing import make_run, node_result
+
+    path = tmp_path_factory.mktemp("healthy") / "history.duckdb"
+    store = HistoryStore(path)
+    start = 1_780_000_000.0
+    for i in range(40):
+        nodes = [node_result(f"model.p.m{j}", execution_time=1.0 + j) for j in range(300)]
+        store.ingest(make_run(f"inv-{i:02d}", start + 3600 * i, nodes))
+    return path
+
+
+def fingerprint(path: Path) -> tuple[bytes, list[str]]:
+    """The file's bytes and the names beside it (no .wal or replacement may appear)."""
+    return path.read_bytes(), sorted(p.name for p in path.parent.iterdir())
+
+
+@pytest.fixture
+def truncated(healthy_store: Path, tmp_path: Path) -> Path:
+    """A copy of the store cut to 300,000 bytes, as `truncate -s 300000` leaves it."""
+    path = tmp_path / "truncated" / "history.duckdb"
+    path.parent.mkdir()
+    shutil.copy(healthy_store, path)
+    assert path.stat().st_size > 600_000
+    with path.open("r+b") as handle:
+        handle.truncate(300_000)
+    return path
+
+
+@pytest.fixture
+def missing_table(healthy_store: Path, tmp_path: Path) -> Path:
+    """A copy of the store whose node_results table was dropped."""
+    import duckdb
+
+    path = tmp_path / "missing" / "history.duckdb"
+    path.parent.mkdir()
+    shutil.copy(healthy_store, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("DROP TABLE node_results")
+    return path
+
+
+def history_cli(*args: str | Path) -> object:
+    from click.testing import CliRunner
+
+    from pipewatch.commands.history import history
+
+    # catch_exceptions=False: a traceback would fail the test rather than hide in the result.
+    return CliRunner().invoke(history, [str(a) for a in args], catch_exceptions=False)
+
+
+def damaged_line(result: object, path: Path, problem: str) -> None:
+    """Exit 2 and one error line naming the file, what is damaged, and the way out."""
+    exit_code, stderr = result.exit_code, result.stderr  # type: ignore[attr-defined]
+    assert exit_code == 2, stderr
+    errors = [line for line in stderr.splitlines() if "warning" not in line]
+    assert len(errors) == 1, stderr
+    assert f"{path}: history store is damaged" in errors[0] and problem in errors[0]
+    assert "left as it is" in errors[0] and "pipewatch history doctor" in errors[0]
+
+
+@pytest.mark.parametrize("command", [("show",), ("show", "m1"), ("prune", "--keep", "1d")])
+def test_reading_a_truncated_store_is_one_line_and_leaves_it_alone(
+    truncated: Path, command: tuple[str, ...]
+) -> None:
+    before = fingerprint(truncated)
+    result = history_cli(*command, "--history", truncated, "--lock-timeout", "2s")
+    damaged_line(result, truncated, "Could not read")
+    assert fingerprint(truncated) == before
+
+
+def test_ingesting_into_a_truncated_store_is_one_line_and_leaves_it_alone(
+    truncated: Path, tmp_path: Path
+) -> None:
+    from pipewatch.history import HistoryStore
+    from pipewatch.history.testing import make_run, node_result
+
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    before = fingerprint(truncated)
+    result = history_cli("ingest", saved, "--history", truncated)
+    damaged_line(result, truncated, "Could not read")
+    # The library call after-run makes: the typed error, before anything is written.
+    from pipewatch.history import DamagedStoreError
+
+    with pytest.raises(DamagedStoreError, match="history store is damaged"):
+        HistoryStore(truncated).ingest(make_run("inv-new", 1_790_000_000.0, [node_result("model.p.m1")]))
+    assert fingerprint(truncated) == before
+
+
+def test_a_store_missing_a_table_is_one_line_and_left_alone(missing_table: Path) -> None:
+    before = fingerprint(missing_table)
+    damaged_line(
+        history_cli("show", "--history", missing_table), missing_table, "missing table(s): node_results"
+    )
+    assert fingerprint(missing_table) == before
+
+
+def test_doctor_says_what_is_wrong_and_how_to_recover(
+    truncated: Path, missing_table: Path, healthy_store: Path
+) -> None:
+    healthy = history_cli("doctor", "--history", healthy_store)
+    assert healthy.exit_code == 0, healthy.output
+    assert "node_results: 12000 row(s)" in healthy.stdout and "invocations: 40 row(s)" in healthy.stdout
+    assert healthy.stdout.rstrip().endswith("healthy")
+
+    for path, problem in (
+        (truncated, "table invocations cannot be read back"),
+        (missing_table, "table node_results is missing"),
+    ):
+        before = fingerprint(path)
+        result = history_cli("doctor", "--history", path)
+        assert result.exit_code == 2, result.output
+        assert f"problem: {problem}" in result.stdout
+        assert (
+            f"recovery: the file was left as it is. Move it aside (mv {path} {path}.damaged)" in result.stdout
+        )
+        assert "pipewatch history ingest" in result.stdout
+        assert f"{path}: history store is damaged" in result.stderr
+        assert fingerprint(path) == before
+
+
+@pytest.mark.dbt
+def test_after_run_with_a_truncated_store_still_gives_its_verdict(
+    truncated: Path, clean_build: object
+) -> None:
+    from tests.conftest import run_pipewatch
+
+    project = clean_build.project_dir  # type: ignore[attr-defined]
+    before = fingerprint(truncated)
+    args = (
+        "after-run",
+        "--project-dir",
+        str(project),
+        "--no-rules",
+        "--format",
+        "json",
+        "--history",
+        str(truncated),
+    )
+    done = run_pipewatch(*args)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["gate"]["passed"] is True
+    assert "Traceback" not in done.stderr
+    assert f"{truncated}: history store is damaged" in done.stderr
+    assert fingerprint(truncated) == before
+
+
+def test_show_reads_a_store_another_process_has_open(healthy_store: Path, tmp_path: Path) -> None:
+    """A reader (another `history show`, a notebook) holds DuckDB's shared lock: `show` reads beside it
+    instead of waiting for a write lock it does not need."""
+    path = tmp_path / "history.duckdb"
+    shutil.copy(healthy_store, path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         "con = duckdb.connect(sys.argv[1], read_only=True)\nprint('open', flush=True)\ntime.sleep(120)", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        before = fingerprint(path)
+        result = history_cli("show", "--history", path, "--lock-timeout", "1s")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert "40 run(s)" in result.stdout  # type: ignore[attr-defined]
+        assert fingerprint(path) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root writes through file modes; read-only mode is tested above"
+)
+def test_show_reads_a_store_in_a_read_only_directory(healthy_store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "history.duckdb"
+    shutil.copy(healthy_store, path)
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        result = history_cli("show", "--history", path)
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    finally:
+        folder.chmod(0o755)
