@@ -246,13 +246,6 @@ class HistoryStore:
             alerts=counts["alerts"],
         )
 
-    def latest_invocation_id(self) -> str | None:
-        """The most recently generated invocation in the store (None when it holds none or is absent)."""
-        if not self.exists:
-            return None
-        with self.connect(create=False) as con:
-            return latest_invocation(con)
-
     def invocation_count(self) -> int:
         """How many invocations the store holds (0 when the file is absent)."""
         if not self.exists:

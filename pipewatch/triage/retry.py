@@ -280,9 +280,7 @@ def _node_failures(run: Run, adapter: str | None) -> tuple[tuple[FailureVerdict,
             continue
         # `partial success` (a microbatch model with failed batches) is not an error status to
         # classify_result; its message still says what went wrong.
-        verdict = classify_result(result, run.nodes.get(unique_id), adapter) or classify(
-            result.message or "", adapter
-        )
+        verdict = classify_result(result, adapter=adapter) or classify(result.message or "", adapter)
         failures.append(FailureVerdict.of(unique_id, result.status, verdict, result.message))
     return tuple(failures), tuple(skipped)
 

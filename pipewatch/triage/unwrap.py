@@ -16,9 +16,7 @@ from typing import NamedTuple
 WRAPPER_KINDS = ("database", "runtime", "compilation", "parsing", "internal", "dependency")
 
 _TIMESTAMP = re.compile(r"\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?\s{1,8}")
-_KIND = re.compile(
-    r"(database|runtime|compilation|parsing|internal|dependency) error(?![a-z])", re.IGNORECASE
-)
+_KIND = re.compile(rf"({'|'.join(WRAPPER_KINDS)}) error(?![a-z])", re.IGNORECASE)
 _COMPILED_AT = re.compile(r"compiled (?:sql|code) at\b", re.IGNORECASE)
 _ENCOUNTERED = "encountered an error"
 
