@@ -11,7 +11,9 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -34,6 +36,15 @@ from pipewatch.runner import (
 )
 from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, RetryPlan
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _seconds_option(name: str, default: float, purpose: str) -> Callable[[F], F]:
+    """A `--name SECONDS` option (a number >= 0) of `pipewatch run`."""
+    return click.option(
+        name, type=click.FloatRange(min=0), default=default, show_default=True, help=f"Seconds; {purpose}"
+    )
+
 
 @click.command(
     "run",
@@ -50,26 +61,12 @@ from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, Re
     show_default=True,
     help="Reruns allowed after the first attempt.",
 )
-@click.option(
-    "--backoff-base",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_BACKOFF_BASE,
-    show_default=True,
-    help="Seconds; retry n waits a random time up to min(cap, base * 2**n).",
+@_seconds_option(
+    "--backoff-base", DEFAULT_BACKOFF_BASE, "retry n waits a random time up to min(cap, base * 2**n)."
 )
-@click.option(
-    "--backoff-cap",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_BACKOFF_CAP,
-    show_default=True,
-    help="Seconds; the longest any single wait may be.",
-)
-@click.option(
-    "--grace-period",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_GRACE_S,
-    show_default=True,
-    help="Seconds; when pipewatch gets SIGTERM/SIGINT, how long dbt may take to stop before it is killed.",
+@_seconds_option("--backoff-cap", DEFAULT_BACKOFF_CAP, "the longest any single wait may be.")
+@_seconds_option(
+    "--grace-period", DEFAULT_GRACE_S, "when pipewatch gets SIGTERM/SIGINT, how long dbt may take to stop."
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @history_options("to record every attempt into", without="Do not record the attempts.")
