@@ -62,7 +62,8 @@ class StopSignals:
     def __exit__(self, *exc: object) -> None:
         self._cancel_killer()
         for signum, previous in self._previous.items():
-            signal.signal(signum, previous)  # type: ignore[arg-type]
+            # None: the previous handler was not set from Python; the default is the closest to it.
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)  # type: ignore[arg-type]
         self._previous.clear()
 
     @contextlib.contextmanager
