@@ -95,7 +95,7 @@ def store(tmp_path: Path) -> HistoryStore:
 
 def test_a_new_store_is_created_at_the_current_schema(store: HistoryStore) -> None:
     assert not store.exists
-    assert store.latest_invocation_id() is None  # reading an absent store creates nothing
+    assert store.invocation_count() == 0  # reading an absent store creates nothing
     assert not store.exists
     store.ingest(small_run("inv-1", 0))
     assert store.exists
@@ -567,7 +567,10 @@ def test_an_old_store_is_migrated_forward_keeping_its_rows(v1_store: Path) -> No
     assert count(v1_store, "SELECT score FROM check_results WHERE invocation_id = 'old-1'") is None
     assert count(v1_store, "SELECT metric FROM check_results WHERE invocation_id = 'old-1'") == 990
     assert store.alerts.enqueue("k", kind="failure", node="model.shop.m0")
-    assert store.latest_invocation_id() == "inv-new"
+    assert (
+        count(v1_store, "SELECT invocation_id FROM invocations ORDER BY generated_at DESC LIMIT 1")
+        == "inv-new"
+    )
     # Opening again finds nothing to do.
     assert store.invocation_count() == 2
     assert count(v1_store, "SELECT count(*) FROM schema_version") == 1
@@ -598,11 +601,18 @@ _CHILD = textwrap.dedent(
     path, inv, day, models, marker, hold = sys.argv[1:7]
     def hook(invocation_id):
         Path(marker).write_text(invocation_id)
-        time.sleep(float(hold))
+        if hold.replace(".", "").isdigit():
+            time.sleep(float(hold))
+        else:  # hold the transaction until the test creates this file
+            deadline = time.monotonic() + 60
+            while not Path(hold).exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
     if marker != "-":
         store_module.in_transaction_hook = hook
     store = HistoryStore(path, lock_timeout=60)
     run = project_run(inv, 1_780_000_000.0 + int(day) * 86400, models=int(models), seed=int(day))
+    if len(sys.argv) > 7:
+        Path(sys.argv[7]).write_text("ingesting")  # the next line opens the store
     result = store.ingest(run)
     print(json.dumps({"recorded": result.recorded, "rows": result.node_results, "waits": store.lock_waits}))
     """
@@ -634,10 +644,14 @@ def test_two_processes_ingesting_at_once_both_land(store: HistoryStore, tmp_path
 
     store.ingest(small_run("inv-0", -1))
     marker = tmp_path / "a-in-transaction"
-    first = _child(store.path, "inv-a", 1, 50, marker, 1.0)  # holds its transaction open for 1 s
+    release, ready = tmp_path / "release", tmp_path / "b-ingesting"
+    first = _child(store.path, "inv-a", 1, 50, marker, release)  # holds its transaction until released
     try:
         _wait_for(marker, first)
-        second = _child(store.path, "inv-b", 2, 50, "-", 0)  # must wait for the first's lock
+        second = _child(store.path, "inv-b", 2, 50, "-", 0, ready)  # must wait for the first's lock
+        _wait_for(ready, second)
+        time.sleep(0.5)  # b is past start-up and opening the store: let it meet the lock, then release
+        release.write_text("go")
         out_b, err_b = second.communicate(timeout=120)
         out_a, err_a = first.communicate(timeout=120)
     finally:

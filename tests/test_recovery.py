@@ -16,18 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipewatch.artifacts.model import Run
+from pipewatch.backoff import Backoff
 from pipewatch.commands.run import attempt_line, render_plan, render_summary, retry_plan_command, run_command
 from pipewatch.errors import UsageError
-from pipewatch.triage.retry import (
-    Backoff,
-    RetryPlan,
-    choose_strategy,
-    error_text,
-    last_log_invocation,
-    plan_retry,
-    supports_dbt_retry,
-)
-from pipewatch.triage.runner import (
+from pipewatch.runner import (
     Attempt,
     DbtInvocation,
     RunSummary,
@@ -37,6 +29,14 @@ from pipewatch.triage.runner import (
     run_with_retries,
     selectors,
     stop_reason,
+)
+from pipewatch.triage.retry import (
+    RetryPlan,
+    choose_strategy,
+    error_text,
+    last_log_invocation,
+    plan_retry,
+    supports_dbt_retry,
 )
 from tests.factories import make_node, make_result, make_run
 
@@ -281,6 +281,13 @@ def test_backoff_jitter_is_full() -> None:
     assert calls == [(0.0, 8.0)]
 
 
+def test_backoff_never_waits_past_a_deadline() -> None:
+    backoff = Backoff(base=1.0, cap=60.0, uniform=lambda low, high: high)
+    assert backoff.delay(5, at_most=0.5) == 0.5
+    assert backoff.delay(5, at_most=-1.0) == 0.0
+    assert backoff.delay(0, at_most=10.0) == 1.0
+
+
 def test_zero_backoff_never_waits() -> None:
     assert Backoff(base=0.0, cap=5.0).delay(10) == 0.0
     assert Backoff(base=5.0, cap=0.0).delay(0) == 0.0
@@ -508,7 +515,7 @@ def test_text_summary_has_a_line_per_attempt_and_the_ending() -> None:
         exit_code=0,
         duration_s=2.5,
         outcome={"success": 2},
-        run_results=None,
+        run_results=Path("p/target/pipewatch_attempt_2_run_results.json"),
         plan=done,
     )
     line = attempt_line(first, 2)

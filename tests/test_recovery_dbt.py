@@ -17,9 +17,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from pipewatch.backoff import Backoff
 from pipewatch.commands.run import retry_plan_command, run_command
-from pipewatch.triage.retry import Backoff
-from pipewatch.triage.runner import RunSummary, run_with_retries
+from pipewatch.runner import RunSummary, run_with_retries
 from tests.conftest import dbt_executable
 
 pytestmark = pytest.mark.dbt

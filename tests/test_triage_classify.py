@@ -7,7 +7,7 @@ import pytest
 from pipewatch.artifacts.model import NodeResult
 from pipewatch.triage import POLICY, Classification, classify, classify_result, escalation_target
 from pipewatch.triage.codes import Code, extract_codes
-from pipewatch.triage.unwrap import unwrap
+from pipewatch.triage.unwrap import first_line, unwrap
 from tests.factories import make_result
 
 
@@ -29,6 +29,23 @@ def test_unwrap_strips_headers_timestamps_and_compiled_at_lines() -> None:
     unwrapped = unwrap(text)
     assert unwrapped.wrappers == ("encountered", "runtime", "database")
     assert unwrapped.body == 'relation "raw.orders" does not exist'
+
+
+def test_first_line_is_the_line_beneath_the_header() -> None:
+    message = (
+        "\nDatabase Error in model orders (models/orders.sql)\n"
+        '  relation "raw.orders" does not exist\n'
+        "  LINE 3: from raw.orders\n"
+        "  compiled Code at target/run/shop/models/orders.sql"
+    )
+    assert first_line(message) == 'relation "raw.orders" does not exist'
+    # A message that is only a header still says where; a long line is cut with an ellipsis.
+    assert (
+        first_line("Compilation Error in model x (models/x.sql)")
+        == "Compilation Error in model x (models/x.sql)"
+    )
+    assert first_line("Runtime Error\n  " + "x" * 50, width=10) == "x" * 9 + "…"
+    assert first_line(None) == first_line("") == first_line("\n  \n") == ""
 
 
 def test_header_with_a_message_on_the_same_line_keeps_the_message() -> None:

@@ -1,4 +1,4 @@
-"""`pipewatch history ...`: backfill saved artifacts, show trends, prune old runs.
+"""`pipewatch history ...`: backfill saved artifacts, show trends, prune old runs, check the store.
 
 Registered on the main CLI with `main.add_command(history)`. Commands stay thin: the work is in
 `pipewatch.history`.
@@ -60,7 +60,7 @@ def _anomaly_config(project_dir: Path) -> AnomalyConfig:
 
 @click.group("history")
 def history() -> None:
-    """The run history store: backfill it, look at trends, prune it."""
+    """The run history store: backfill it, look at trends, prune it, check it."""
 
 
 @history.command(
@@ -252,6 +252,35 @@ def prune_cmd(keep: str, history_path: Path | None, project_dir: Path, lock_time
         f"({result.node_results} node result(s), {result.check_results} check(s), "
         f"{result.source_freshness} freshness result(s), {result.alerts} alert(s))"
     )
+
+
+@history.command("doctor", short_help="Check the history store and say how to recover a damaged one.")
+@_history_option
+@project_dir_option
+@_lock_timeout_option
+@handle_errors
+def doctor_cmd(history_path: Path | None, project_dir: Path, lock_timeout: str) -> None:
+    """Check the history store without changing it: open it read-only, check its schema version and
+    every table, read each table back and count its rows. Exits 0 when it is healthy, 2 when it is
+    damaged (the file is left as it is; the recovery steps are printed), 3 when it is locked.
+    """
+    store = _store(history_path, project_dir, lock_timeout)
+    found = store.diagnose()
+    version = "unreadable" if found.schema_version is None else f"v{found.schema_version}"
+    click.echo(f"{store.path}: {found.size_bytes} bytes, schema {version}")
+    for table, count in found.rows.items():
+        click.echo(f"  {table}: {count} row(s)")
+    if found.healthy:
+        click.echo("healthy")
+        return
+    for problem in found.problems:
+        click.echo(f"problem: {problem}")
+    click.echo(
+        f"recovery: the file was left as it is. Move it aside (mv {store.path} {store.path}.damaged); "
+        "the next after-run starts a new store, and `pipewatch history ingest TARGET_DIR...` (kept "
+        "target/ dirs) or `pipewatch history ingest --from-warehouse` records the old runs into it again"
+    )
+    raise PipewatchError(f"{store.path}: history store is damaged ({len(found.problems)} problem(s) above)")
 
 
 __all__ = ["history"]

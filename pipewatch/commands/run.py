@@ -1,7 +1,7 @@
 """`pipewatch run -- dbt build ...` (run dbt, retrying what is retryable) and `pipewatch retry-plan`.
 
 The commands only parse flags and print; the decisions live in `pipewatch.triage.retry` (the plan) and
-`pipewatch.triage.runner` (the attempts). Registered on the main group by `pipewatch.cli`.
+`pipewatch.runner` (the attempts). Registered on the main group by `pipewatch.cli`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+from pipewatch.backoff import Backoff
 from pipewatch.commands.common import (
     history_options,
     project_dir_option,
@@ -22,8 +25,24 @@ from pipewatch.commands.common import (
     target_path_option,
     warn,
 )
-from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, Backoff, RetryPlan
-from pipewatch.triage.runner import Attempt, RunSummary, plan_last_run, run_with_retries
+from pipewatch.runner import (
+    DEFAULT_GRACE_S,
+    Attempt,
+    RunSummary,
+    plan_last_run,
+    rerun_wrote_nothing,
+    run_with_retries,
+)
+from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, RetryPlan
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _seconds_option(name: str, default: float, purpose: str) -> Callable[[F], F]:
+    """A `--name SECONDS` option (a number >= 0) of `pipewatch run`."""
+    return click.option(
+        name, type=click.FloatRange(min=0), default=default, show_default=True, help=f"Seconds; {purpose}"
+    )
 
 
 @click.command(
@@ -41,19 +60,12 @@ from pipewatch.triage.runner import Attempt, RunSummary, plan_last_run, run_with
     show_default=True,
     help="Reruns allowed after the first attempt.",
 )
-@click.option(
-    "--backoff-base",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_BACKOFF_BASE,
-    show_default=True,
-    help="Seconds; retry n waits a random time up to min(cap, base * 2**n).",
+@_seconds_option(
+    "--backoff-base", DEFAULT_BACKOFF_BASE, "retry n waits a random time up to min(cap, base * 2**n)."
 )
-@click.option(
-    "--backoff-cap",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_BACKOFF_CAP,
-    show_default=True,
-    help="Seconds; the longest any single wait may be.",
+@_seconds_option("--backoff-cap", DEFAULT_BACKOFF_CAP, "the longest any single wait may be.")
+@_seconds_option(
+    "--grace-period", DEFAULT_GRACE_S, "when pipewatch gets SIGTERM/SIGINT, how long dbt may take to stop."
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @history_options("to record every attempt into", without="Do not record the attempts.")
@@ -62,6 +74,7 @@ def run_command(
     max_retries: int,
     backoff_base: float,
     backoff_cap: float,
+    grace_period: float,
     fmt: str,
     history_path: Path | None,
     no_history: bool,
@@ -72,7 +85,9 @@ def run_command(
     Reruns only what failed and what dbt skipped because of it (`dbt retry` on dbt >= 1.6), with
     exponential backoff and full jitter; any non-retryable error stops at once. dbt's own output goes to
     stderr; each attempt's summary and a final table (or, with --format json, the attempts) to stdout.
-    Exits with the final attempt's code: 0 success, 1 dbt reported failures, 2 dbt crashed or bad usage.
+    Exits with the final attempt's code: 0 success, 1 dbt reported failures (also when a rerun exited 0
+    without writing results), 2 dbt crashed or bad usage. On SIGTERM/SIGINT dbt and everything it started
+    are stopped (after --grace-period, killed) and pipewatch exits 143/130.
     """
     backoff = Backoff(base=backoff_base, cap=backoff_cap)
     as_json = fmt == "json"
@@ -91,6 +106,7 @@ def run_command(
         sleep=wait,
         on_output=lambda line: click.echo(line, nl=False, err=True),
         on_attempt=show_attempt,
+        grace_s=grace_period,
     )
     if not no_history:
         record_attempts(summary, history_path)
@@ -174,6 +190,8 @@ def attempt_line(attempt: Attempt, max_retries: int) -> str:
         f"attempt {attempt.number}/{max_retries + 1}: {_short_command(attempt.command)} -> "
         f"exit {attempt.exit_code} after {attempt.duration_s:.1f}s ({_outcome(attempt)})"
     )
+    if rerun_wrote_nothing(attempt):
+        return f"{head}; wrote no run_results.json, so not a success"
     if attempt.exit_code == 0:
         return head
     verdict = "retryable" if plan.should_retry else "not retryable"

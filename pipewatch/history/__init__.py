@@ -2,18 +2,19 @@
 
 `HistoryStore(path).ingest(run)` records a run (idempotent by invocation id, one transaction);
 `detect_anomalies(store)` judges the latest run against its history; `record_and_detect` does both
-for after-run; `store.prune(keep_seconds)` applies retention; `store.alerts` is the Slack outbox.
+for after-run; `store.prune(keep_seconds)` applies retention; `store.alerts` is the Slack outbox;
+`store.diagnose()` checks a store without changing it. A damaged store raises `DamagedStoreError`.
 """
 
 from __future__ import annotations
 
 from pipewatch.history.alerts import Alert, AlertOutbox
 from pipewatch.history.anomalies import AnomalyConfig, detect_anomalies, find_anomalies
-from pipewatch.history.errors import HistoryError, HistoryLockedError
+from pipewatch.history.errors import DamagedStoreError, HistoryError, HistoryLockedError
 from pipewatch.history.ingest import IngestResult
 from pipewatch.history.recorder import record_and_detect
 from pipewatch.history.schema import SCHEMA_VERSION
-from pipewatch.history.store import DEFAULT_LOCK_TIMEOUT_S, HistoryStore, PruneResult
+from pipewatch.history.store import DEFAULT_LOCK_TIMEOUT_S, Diagnosis, HistoryStore, PruneResult
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT_S",
@@ -21,6 +22,8 @@ __all__ = [
     "Alert",
     "AlertOutbox",
     "AnomalyConfig",
+    "DamagedStoreError",
+    "Diagnosis",
     "HistoryError",
     "HistoryLockedError",
     "HistoryStore",

@@ -6,11 +6,15 @@ open that finds the file locked by another pipewatch waits and retries with back
 `lock_timeout` seconds before giving up with `HistoryLockedError`. Opening migrates an older
 schema forward (`schema.MIGRATIONS`). A file that is not a DuckDB database, or a DuckDB database
 that is not a pipewatch store, is reported in one line and never written to.
+
+Readers (`connect(create=False)`: `history show`, trends) open the file read-only, so they work on a
+read-only file and beside another reader. A damaged store (truncated, a table missing, unreadable
+blocks) raises `DamagedStoreError` on open, ingest or read, and is never written to: a writer reads
+every table once before its first write (`verify`). `diagnose` is `pipewatch history doctor`.
 """
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -22,10 +26,11 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from pipewatch.backoff import Backoff
 from pipewatch.history import ingest as _ingest
-from pipewatch.history.errors import HistoryError, HistoryLockedError
+from pipewatch.history.errors import DamagedStoreError, HistoryError, HistoryLockedError
 from pipewatch.history.ingest import sql_timestamp
-from pipewatch.history.schema import MIGRATIONS, SCHEMA_VERSION
+from pipewatch.history.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
     from pipewatch.artifacts.model import Run, SourceFreshness
@@ -34,10 +39,13 @@ if TYPE_CHECKING:
 
 #: How long an open waits for another process's lock before giving up (seconds).
 DEFAULT_LOCK_TIMEOUT_S = 30.0
-_FIRST_BACKOFF_S = 0.02
-_MAX_BACKOFF_S = 1.0
+#: The waits between lock attempts: up to 20 ms, doubling, never more than a second.
+LOCK_BACKOFF = Backoff(base=0.02, cap=1.0)
 _LOCK_MESSAGE = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
 _PID = re.compile(r"\(PID (\d+)\)")
+# DuckDB's words for a file it cannot read back: truncated (`Could not read enough bytes`), a bad
+# block checksum (`Corrupt database file`), a block it cannot deserialize.
+_DAMAGE = re.compile(r"could not read|corrupt|checksum|serializ|invalid block|out of range", re.IGNORECASE)
 
 # DuckDB shares one database instance between the connections of a process, so the file lock does
 # not keep two threads of one process apart; this does, for the operations that write.
@@ -60,6 +68,22 @@ class PruneResult:
     alerts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """What `HistoryStore.diagnose` found: the schema version, each readable table's rows, the problems."""
+
+    path: Path
+    size_bytes: int
+    schema_version: int | None  # None when it could not be read
+    rows: dict[str, int]  # table -> row count, for the tables that read back whole
+    problems: tuple[str, ...]  # one line each; empty for a healthy store
+
+    @property
+    def healthy(self) -> bool:
+        """True when nothing is wrong with the store."""
+        return not self.problems
+
+
 class HistoryStore:
     """A pipewatch history file: ingest runs, prune old ones, and open it for queries.
 
@@ -71,6 +95,7 @@ class HistoryStore:
         self.lock_timeout = lock_timeout
         #: How many times an open found the file locked and waited (observability and tests).
         self.lock_waits = 0
+        self._verified = False  # every table was read back once by this instance (see `verify`)
 
     def __repr__(self) -> str:
         return f"HistoryStore({str(self.path)!r})"
@@ -84,34 +109,49 @@ class HistoryStore:
     def connect(self, *, create: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the store (waiting out another writer's lock), bring its schema up to date, close after.
 
-        With `create=False` a missing store is a `HistoryError` instead of a new empty file.
+        With `create=False` the caller only reads: a missing store is a `HistoryError` instead of a new
+        empty file, and the file is opened read-only (it may be read-only, or open in another reader),
+        unless its schema is older and must be migrated first. Damage met while the block runs (a
+        truncated file) is a `DamagedStoreError`.
         """
         if not create and not self.exists:
             raise HistoryError(
                 f"{self.path}: no history store here yet; `pipewatch after-run` or "
                 "`pipewatch history ingest TARGET_DIR` records runs into it"
             )
+        if not create:
+            con = self._open(read_only=True)
+            try:
+                if _read_version(con, self.path) == SCHEMA_VERSION:
+                    _check_tables(con, self.path)
+                    with _damage_reported(self.path):
+                        yield con
+                    return
+            finally:
+                con.close()
         con = self._open()
         try:
             _ensure_schema(con, self.path)
-            yield con
+            with _damage_reported(self.path):
+                yield con
         finally:
             con.close()
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    def _open(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         if self.path.is_dir():
             raise HistoryError(
                 f"{self.path}: is a directory; the history store is a file (e.g. history.duckdb)"
             )
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HistoryError(f"{self.path}: cannot create its folder: {exc.strerror or exc}") from None
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise HistoryError(f"{self.path}: cannot create its folder: {exc.strerror or exc}") from None
         deadline = time.monotonic() + max(0.0, self.lock_timeout)
-        backoff = _FIRST_BACKOFF_S
+        waits = 0  # of this open: each open starts with short waits again
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.Error as exc:
                 message = _first_line(exc)
                 if not _LOCK_MESSAGE.search(message):
@@ -124,10 +164,10 @@ class HistoryStore:
                         f"{self.path}: history store is locked{by}; gave up after {self.lock_timeout:g}s "
                         "(another pipewatch is writing to it, or hung holding it)"
                     ) from None
-                self.lock_waits += 1
                 # Jitter keeps two waiting writers from retrying in lockstep.
-                time.sleep(min(remaining, backoff * random.uniform(0.5, 1.5)))
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+                time.sleep(LOCK_BACKOFF.delay(waits, at_most=remaining))
+                waits += 1
+                self.lock_waits += 1
 
     def ensure(self) -> None:
         """Create the store if absent and bring it up to date, or fail now if it is unusable or locked.
@@ -157,10 +197,22 @@ class HistoryStore:
             return record(con, rows)
 
     @contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """`connect()` for a writer: also keeps other threads of this process from writing meanwhile."""
+    def writer(self, *, create: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """`connect()` for a writer: also keeps other threads of this process from writing meanwhile,
+        and, before this instance's first write, reads the store back whole (`verify`), so a damaged
+        store is reported and left as it is instead of being written to."""
+        if not create and not self.exists:
+            raise HistoryError(f"{self.path}: no history store here yet")
         with _process_write_lock, self.connect() as con:
+            if not self._verified:
+                _verify(con, self.path)
+                self._verified = True
             yield con
+
+    def verify(self) -> None:
+        """Read every table of the store back whole; `DamagedStoreError` if any of it cannot be read."""
+        with self.connect(create=False) as con:
+            _verify(con, self.path)
 
     def prune(self, keep_seconds: float, *, now: float | None = None) -> PruneResult:
         """Delete invocations generated more than `keep_seconds` ago, their rows, and alerts as old.
@@ -180,7 +232,7 @@ class HistoryStore:
             "alerts": f"DELETE FROM alerts WHERE created_at < {before}",
             "invocations": f"DELETE FROM invocations WHERE generated_at < {before}",  # last: the others use it
         }
-        with _process_write_lock, self.connect(create=False) as con:
+        with self.writer(create=False) as con:
             with transaction(con):
                 counts = {table: _count(con.execute(sql, params)) for table, sql in deletes.items()}
             if counts["invocations"]:
@@ -194,20 +246,27 @@ class HistoryStore:
             alerts=counts["alerts"],
         )
 
-    def latest_invocation_id(self) -> str | None:
-        """The most recently generated invocation in the store (None when it holds none or is absent)."""
-        if not self.exists:
-            return None
-        with self.connect() as con:
-            return latest_invocation(con)
-
     def invocation_count(self) -> int:
         """How many invocations the store holds (0 when the file is absent)."""
         if not self.exists:
             return 0
-        with self.connect() as con:
+        with self.connect(create=False) as con:
             row = con.execute("SELECT count(*) FROM invocations").fetchone()
         return int(row[0]) if row else 0
+
+    def diagnose(self) -> Diagnosis:
+        """Check the store without changing it (`pipewatch history doctor`): open it read-only, read its
+        schema version, check every table is there and read each one back whole, counting rows.
+
+        A store that cannot be opened at all (missing, not DuckDB, locked) is a `HistoryError`.
+        """
+        if not self.exists:
+            raise HistoryError(f"{self.path}: no history store here (nothing has been recorded yet)")
+        con = self._open(read_only=True)
+        try:
+            return _diagnose(con, self.path)
+        finally:
+            con.close()
 
     @property
     def alerts(self) -> AlertOutbox:
@@ -269,17 +328,7 @@ def _read_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
             versions = con.execute("SELECT version FROM main.schema_version").fetchall()
         except duckdb.CatalogException:
             versions = None
-        tables = (
-            [
-                str(name)
-                for (name,) in con.execute(
-                    "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-                    "AND schema_name = 'main' ORDER BY table_name"
-                ).fetchall()
-            ]
-            if versions is None
-            else []
-        )
+        tables = [str(name) for (name,) in con.execute(_TABLES_SQL).fetchall()] if versions is None else []
     except duckdb.Error as exc:
         raise HistoryError(f"{path}: cannot read the history store: {_first_line(exc)}") from None
     if versions is None:
@@ -295,6 +344,85 @@ def _read_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return int(versions[0][0])
 
 
+@contextmanager
+def _damage_reported(path: Path) -> Iterator[None]:
+    """Turn DuckDB's error for a file it cannot read back into `DamagedStoreError`; others pass."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        message = _first_line(exc)
+        if isinstance(exc, duckdb.IOException | duckdb.SerializationException) and _DAMAGE.search(message):
+            raise DamagedStoreError(path, message) from None
+        raise
+
+
+def _check_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """`DamagedStoreError` when a table of the current schema is missing (cheap: the catalog only)."""
+    present = {str(name) for (name,) in con.execute(_TABLES_SQL).fetchall()}
+    missing = sorted(TABLES - present)
+    if missing:
+        raise DamagedStoreError(path, f"missing table(s): {', '.join(missing)}")
+
+
+def _verify(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Read every value of every table (DuckDB checks each block as it reads it); see `scan_table`."""
+    for table in sorted(TABLES):
+        try:
+            scan_table(con, table)
+        except duckdb.Error as exc:
+            raise DamagedStoreError(path, f"table {table}: {_first_line(exc)}") from None
+
+
+def scan_table(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Read every value of `table` back and return its row count; a DuckDB error if any block is bad.
+
+    `count(*)` alone is answered from metadata, so each column is cast and measured to make DuckDB
+    read (and checksum) its data blocks.
+    """
+    columns = [
+        str(name)
+        for (name,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = $t ORDER BY column_index",
+            {"t": table},
+        ).fetchall()
+    ]
+    reads = "".join(f', max(length(CAST("{c}" AS VARCHAR)))' for c in columns)
+    row = con.execute(f'SELECT count(*){reads} FROM main."{table}"').fetchone()
+    return int(row[0]) if row else 0
+
+
+_TABLES_SQL = (
+    "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+    "AND schema_name = 'main' ORDER BY table_name"
+)
+
+
+def _diagnose(con: duckdb.DuckDBPyConnection, path: Path) -> Diagnosis:
+    problems: list[str] = []
+    version: int | None = None
+    try:
+        version = _read_version(con, path)
+    except HistoryError as exc:
+        problems.append(str(exc).removeprefix(f"{path}: "))
+    if version is not None and version > SCHEMA_VERSION:
+        problems.append(f"schema v{version} is newer than this pipewatch knows (v{SCHEMA_VERSION})")
+    try:
+        present = {str(name) for (name,) in con.execute(_TABLES_SQL).fetchall()}
+    except duckdb.Error as exc:
+        present = set()
+        problems.append(f"cannot list its tables: {_first_line(exc)}")
+    if version == SCHEMA_VERSION:
+        problems.extend(f"table {table} is missing" for table in sorted(TABLES - present))
+    rows: dict[str, int] = {}
+    for table in sorted(TABLES & present):
+        try:
+            rows[table] = scan_table(con, table)
+        except duckdb.Error as exc:
+            problems.append(f"table {table} cannot be read back: {_first_line(exc)}")
+    return Diagnosis(path, path.stat().st_size, version, rows, tuple(problems))
+
+
 def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Check the file is a pipewatch store and run the migrations it is missing (one transaction)."""
     version = _read_version(con, path)
@@ -304,11 +432,13 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             "upgrade pipewatch"
         )
     if version == SCHEMA_VERSION:
+        _check_tables(con, path)
         return
     with _process_write_lock:
         # Another thread of this process may have migrated while this one waited for the lock.
         version = _read_version(con, path)
         if version == SCHEMA_VERSION:
+            _check_tables(con, path)
             return
         try:
             with transaction(con):

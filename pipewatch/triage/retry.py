@@ -9,25 +9,22 @@ dbt can also fail before any node runs (a connection refused while listing schem
 at parse time): it then writes no run_results.json, and `dbt retry` has nothing to retry. The plan then
 classifies dbt's own error output instead and, when that is transient, reruns the whole command.
 
-The waiting is exponential backoff with full jitter (`uniform(0, min(cap, base * 2**n))`), which spreads
-concurrent retriers out instead of making them collide again in lockstep.
+The waiting between attempts is `pipewatch.backoff.Backoff` (exponential, full jitter); the defaults for
+dbt retries are here.
 """
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pipewatch.artifacts.model import Run
-from pipewatch.errors import UsageError
 from pipewatch.lineage.impact import is_failure
 from pipewatch.triage.classify import Classification, Evidence, classify, classify_result
 from pipewatch.triage.library import Category
 from pipewatch.triage.routing import Team
-from pipewatch.triage.unwrap import unwrap
+from pipewatch.triage.unwrap import first_line
 
 #: How a plan reruns: `dbt retry` (dbt >= 1.6), `dbt <command> --select <nodes>` (older dbt),
 #: the whole command again (dbt failed before any node ran), or not at all.
@@ -52,6 +49,8 @@ _TAIL_LINES = 40
 DEFAULT_BACKOFF_BASE = 5.0
 DEFAULT_BACKOFF_CAP = 120.0
 _MAX_ERROR_CHARS = 16 * 1024
+#: The longest line a verdict keeps of a message (the whole text stays in run_results or dbt's output).
+_MAX_LINE_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +127,6 @@ class RetryPlan:
         }
 
 
-def first_line(message: str | None) -> str:
-    """The first non-blank line of a message (dbt messages often open with an empty line), trimmed."""
-    for line in (message or "").splitlines():
-        if line.strip():
-            return line.strip()[:500]
-    return ""
-
-
 def telling_line(message: str | None, evidence: Evidence | None = None) -> str:
     """The line of an error message that says what went wrong: the one holding the evidence's matched
     text, else the first line beneath dbt's wrapper (`Runtime Error in model x` says only where)."""
@@ -144,8 +135,8 @@ def telling_line(message: str | None, evidence: Evidence | None = None) -> str:
     if matched and "\n" not in matched:
         for line in text.splitlines():
             if matched in line:
-                return line.strip()[:500]
-    return first_line(unwrap(text).body) or first_line(text)
+                return line.strip()[:_MAX_LINE_CHARS]
+    return first_line(text, _MAX_LINE_CHARS)
 
 
 def dbt_version_tuple(version: str | None) -> tuple[int, int] | None:
@@ -245,10 +236,11 @@ def plan_before_nodes(
     """
     text = error_text(output)
     verdict = FailureVerdict.of(None, "error", classify(text, adapter), text)
-    head = first_line(text)
+    # The raw first line, wrapper included: with no node to name, dbt's header is the where.
+    head = next((line.strip() for line in text.splitlines() if line.strip()), "")[:_MAX_LINE_CHARS]
     if head and verdict.message and verdict.message not in head:
         # No node to name the failure by: keep dbt's `Compilation Error in model x (path)` as the where.
-        verdict = replace(verdict, message=f"{head.rstrip(':')}: {verdict.message}"[:500])
+        verdict = replace(verdict, message=f"{head.rstrip(':')}: {verdict.message}"[:_MAX_LINE_CHARS])
     where = "outside any node" if ran_nodes else "before any node ran"
     if verdict.retryable:
         return RetryPlan(
@@ -288,9 +280,7 @@ def _node_failures(run: Run, adapter: str | None) -> tuple[tuple[FailureVerdict,
             continue
         # `partial success` (a microbatch model with failed batches) is not an error status to
         # classify_result; its message still says what went wrong.
-        verdict = classify_result(result, run.nodes.get(unique_id), adapter) or classify(
-            result.message or "", adapter
-        )
+        verdict = classify_result(result, adapter=adapter) or classify(result.message or "", adapter)
         failures.append(FailureVerdict.of(unique_id, result.status, verdict, result.message))
     return tuple(failures), tuple(skipped)
 
@@ -335,35 +325,3 @@ def last_log_invocation(log_text: str) -> tuple[str | None, str]:
         return None, log_text
     last = headers[-1]
     return last.group("invocation"), log_text[last.end() :]
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with full jitter: before retry n (0-based), sleep `uniform(0, min(cap, base*2**n))`.
-
-    Full jitter (as opposed to a fixed or "equal" jitter) gives the lowest total contention when many
-    jobs hit the same busy warehouse; `uniform` is injectable so tests are deterministic.
-    """
-
-    base: float = DEFAULT_BACKOFF_BASE
-    cap: float = DEFAULT_BACKOFF_CAP
-    uniform: Callable[[float, float], float] = field(default=random.uniform, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        """Refuse negative or non-finite settings with a usage error (they come from flags)."""
-        for name in ("base", "cap"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not 0 <= value < float("inf"):
-                raise UsageError(f"backoff {name} must be a finite number of seconds >= 0, got {value!r}")
-
-    def ceiling(self, retry: int) -> float:
-        """The most retry `retry` (0-based) may wait: `min(cap, base * 2**retry)`."""
-        # The exponent is bounded so a huge retry count cannot overflow; the cap wins long before.
-        return float(min(self.cap, self.base * 2.0 ** min(max(retry, 0), 64)))
-
-    def delay(self, retry: int) -> float:
-        """A jittered wait before retry `retry` (0-based), between 0 and `ceiling(retry)`."""
-        ceiling = self.ceiling(retry)
-        if ceiling <= 0:
-            return 0.0
-        return min(ceiling, max(0.0, float(self.uniform(0.0, ceiling))))

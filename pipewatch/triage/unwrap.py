@@ -3,7 +3,8 @@
 dbt reports a failure as `Database Error in model orders (models/orders.sql)`, then the database's text
 indented by two spaces, then `compiled Code at target/run/...`; the CLI prefixes `Encountered an error:`
 and log lines carry a `12:34:56  ` timestamp. Runtime, Compilation, Parsing and Internal errors look the
-same. `unwrap` returns the kinds of wrapper it peeled off and the lines that remain.
+same. `unwrap` returns the kinds of wrapper it peeled off and the lines that remain; `first_line` is the
+one line to show for a message (outputs, retry plans, warehouse errors): the first line beneath the wrapper.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from typing import NamedTuple
 WRAPPER_KINDS = ("database", "runtime", "compilation", "parsing", "internal", "dependency")
 
 _TIMESTAMP = re.compile(r"\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?\s{1,8}")
-_KIND = re.compile(
-    r"(database|runtime|compilation|parsing|internal|dependency) error(?![a-z])", re.IGNORECASE
-)
+_KIND = re.compile(rf"({'|'.join(WRAPPER_KINDS)}) error(?![a-z])", re.IGNORECASE)
 _COMPILED_AT = re.compile(r"compiled (?:sql|code) at\b", re.IGNORECASE)
 _ENCOUNTERED = "encountered an error"
 
@@ -62,3 +61,21 @@ def _peel_headers(line: str, wrappers: list[str]) -> str:
         stripped = rest.strip()
         line = stripped[1:].strip() if stripped.startswith(":") else stripped
     return line
+
+
+def first_line(message: str | None, width: int | None = None) -> str:
+    """The first meaningful line of a dbt error message, dbt's header stripped, for showing in one line.
+
+    `Database Error in model orders (path)\n  relation "raw.x" does not exist` gives the second line; a
+    message that is nothing but a header gives the header itself (it still says where). `width` cuts a
+    longer line, ending it with `…`. "" for no message.
+    """
+    text = message or ""
+    line = next(iter(unwrap(text).body.splitlines()), "") or _first_raw_line(text)
+    if width is not None and len(line) > width:
+        return line[: max(0, width - 1)] + "…"
+    return line
+
+
+def _first_raw_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
