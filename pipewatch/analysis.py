@@ -158,7 +158,7 @@ def analyze(
     for uid, impact in impacts.items():
         node = run.nodes.get(uid) or stub_node(uid)
         result = results.get(uid)
-        classification = classify_result(result, node, run.adapter_type) if result else None
+        classification = classify_result(result, run.adapter_type) if result else None
         if classification is None:  # pragma: no cover - analyze_failures only returns nodes with results
             continue
         owner = impact.owner or owner_of(node, config.owners)

@@ -258,7 +258,6 @@ def prune_cmd(keep: str, history_path: Path | None, project_dir: Path, lock_time
 @_history_option
 @project_dir_option
 @_lock_timeout_option
-@handle_errors
 def doctor_cmd(history_path: Path | None, project_dir: Path, lock_timeout: str) -> None:
     """Check the history store without changing it: open it read-only, check its schema version and
     every table, read each table back and count its rows. Exits 0 when it is healthy, 2 when it is

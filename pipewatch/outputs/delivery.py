@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import random
 import re
 import socket
 import threading
@@ -32,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipewatch import __version__
+from pipewatch.backoff import Backoff
 from pipewatch.errors import ConfigError
 
 SLACK_MASK = "https://hooks.slack.com/services/***"
@@ -101,9 +101,8 @@ class DeliveryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def backoff(self, retry: int) -> float:
-        """The wait before retry number `retry` (1-based): exponential, capped, jittered by +-25%."""
-        base = min(self.max_backoff_s, self.backoff_s * 2.0 ** (retry - 1))
-        return base * random.uniform(0.75, 1.25)
+        """The wait before retry number `retry` (1-based): exponential, capped, with full jitter."""
+        return Backoff(base=self.backoff_s, cap=self.max_backoff_s).delay(retry - 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from pipewatch.runner.attempts import (
     rerun_wrote_nothing,
     stop_reason,
 )
-from pipewatch.runner.invocation import DbtInvocation, resolve_project_dir, resolve_target_dir
+from pipewatch.runner.invocation import DbtInvocation, resolve_project_dir
 from pipewatch.runner.last_run import plan_last_run
 from pipewatch.runner.recovery import ATTEMPT_FILE, run_with_retries, selectors
 from pipewatch.runner.signals import DEFAULT_GRACE_S, RunInterrupted
@@ -33,7 +33,6 @@ __all__ = [
     "plan_last_run",
     "rerun_wrote_nothing",
     "resolve_project_dir",
-    "resolve_target_dir",
     "run_with_retries",
     "selectors",
     "stop_reason",

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipewatch.config import read_target_path
 from pipewatch.errors import UsageError
 
 # dbt options that take a value (`--opt value` or `--opt=value`); the others are flags. Needed to tell a
@@ -154,11 +153,3 @@ def resolve_project_dir(invocation: DbtInvocation, workdir: Path, env: Mapping[s
         if (candidate / "dbt_project.yml").is_file():
             return candidate
     return workdir
-
-
-def resolve_target_dir(invocation: DbtInvocation, project: Path, env: Mapping[str, str]) -> Path:
-    """Where dbt writes artifacts: --target-path, DBT_TARGET_PATH, dbt_project.yml's target-path, `target`;
-    a relative path is relative to the project dir, as dbt takes it."""
-    chosen = invocation.option("--target-path") or env.get("DBT_TARGET_PATH") or read_target_path(project)
-    path = Path(chosen).expanduser()
-    return path if path.is_absolute() else project / path

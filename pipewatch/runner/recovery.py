@@ -27,9 +27,10 @@ from pipewatch.artifacts import Run, load_run
 from pipewatch.artifacts.run import RUN_RESULTS_FILE
 from pipewatch.artifacts.stubs import stub_node
 from pipewatch.backoff import Backoff
+from pipewatch.config import resolve_target_dir
 from pipewatch.errors import ArtifactError, PipewatchError, UsageError
 from pipewatch.runner.attempts import Attempt, Rerun, RunSummary, final_exit_code, stop_reason
-from pipewatch.runner.invocation import DbtInvocation, resolve_project_dir, resolve_target_dir
+from pipewatch.runner.invocation import DbtInvocation, resolve_project_dir
 from pipewatch.runner.process import Executed, execute
 from pipewatch.runner.signals import DEFAULT_GRACE_S, StopSignals
 from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, RetryPlan, Strategy, plan_retry
@@ -82,7 +83,7 @@ def run_with_retries(
     workdir = Path(project_dir) if project_dir is not None else Path.cwd()
     environment = dict(os.environ if env is None else env)
     project = resolve_project_dir(invocation, workdir, environment)
-    target = resolve_target_dir(invocation, project, environment)
+    target = resolve_target_dir(project, invocation.option("--target-path"), env=environment)
     backoff = backoff or Backoff(DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP)
     _forget_attempt_files(target)
 

@@ -31,12 +31,25 @@ class RunInterrupted(PipewatchError):
     Exit code 128 + the signal number, as a shell reports a process a signal ended.
     """
 
+    exit_code = 128 + signal.SIGTERM
+
     def __init__(self, signum: int, stopped_dbt: bool) -> None:
         name = signal.Signals(signum).name
         what = "dbt and every process it started were stopped" if stopped_dbt else "no dbt was running"
         super().__init__(f"stopped by {name}: {what}; the run did not finish")
         self.signum = signum
-        self.exit_code = 128 + signum
+
+    @staticmethod
+    def for_signal(signum: int, stopped_dbt: bool) -> RunInterrupted:
+        """The error for `signum`: its class carries the exit code (exit codes are class-level)."""
+        cls = RunInterruptedBySigint if signum == signal.SIGINT else RunInterrupted
+        return cls(signum, stopped_dbt)
+
+
+class RunInterruptedBySigint(RunInterrupted):
+    """SIGINT (Ctrl-C) during a run: exit 130."""
+
+    exit_code = 128 + signal.SIGINT
 
 
 class StopSignals:
@@ -82,7 +95,7 @@ class StopSignals:
     def check(self) -> None:
         """Raise `RunInterrupted` if a signal arrived (call after dbt stopped, before starting more)."""
         if self.received is not None:
-            raise RunInterrupted(self.received, stopped_dbt=True)
+            raise RunInterrupted.for_signal(self.received, stopped_dbt=True)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         del frame  # the signal module's handler signature; the frame is not needed
@@ -91,7 +104,7 @@ class StopSignals:
         group = self._group
         if group is None:
             # Nothing running (waiting between attempts): stop now.
-            raise RunInterrupted(signum, stopped_dbt=False)
+            raise RunInterrupted.for_signal(signum, stopped_dbt=False)
         kill_group(group, signum)
         if self._killer is None:
             self._killer = threading.Timer(self.grace_s, kill_group, (group, signal.SIGKILL))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pipewatch.artifacts.model import OK_STATUSES, Node, NodeResult, normalize_status
+from pipewatch.artifacts.model import OK_STATUSES, NodeResult, normalize_status
 from pipewatch.triage.codes import Code, extract_codes
 from pipewatch.triage.library import GENERIC, Category, Signature, SignatureSet, load_library
 from pipewatch.triage.routing import POLICY, Action, Team
@@ -116,9 +116,7 @@ def classify(message: str, adapter: str | None = None) -> Classification:
     return _verdict("unknown", Evidence("none", "none", "", _NO_SOURCE), GENERIC)
 
 
-def classify_result(
-    result: NodeResult, node: Node | None = None, adapter: str | None = None
-) -> Classification | None:
+def classify_result(result: NodeResult, adapter: str | None = None) -> Classification | None:
     """Classify one run_results entry; None for a result that needs no triage (success, pass, no-op...).
 
     A skipped node is `dependency` (no action of its own: its root causes are elsewhere); a failed or
@@ -131,7 +129,6 @@ def classify_result(
         return _verdict("quality", Evidence("dbt/test_failed", "status", status, _STATUS_SOURCE), GENERIC)
     if status in OK_STATUSES:
         return None
-    # `node` is accepted for callers that have it; the message carries all an error needs today.
     return classify(result.message or "", adapter)
 
 
