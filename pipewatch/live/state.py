@@ -201,6 +201,8 @@ class BuildState:
             self.durations[uid] = event.execution_time
         elif start is not None and event.ts is not None:
             self.durations[uid] = max(event.ts - start, 0.0)
+        elif status == "skipped":
+            self.durations[uid] = 0.0  # dbt skips without running anything
         changes = [Change("finished", uid, status)]
         if status in FAILURE_STATUSES:
             failure = self._failure(uid, status, event.message, event.ts)

@@ -1,0 +1,114 @@
+"""The ETA of a running build, kept current event by event at a bounded cost.
+
+A full simulation costs O(remaining nodes); a 10,000-node build sends tens of thousands of events.
+So `EtaTracker` keeps the predicted *end time* and re-simulates only when the plan may have moved:
+a failure (dbt now skips part of the rest), every `every_fraction` of the build done, or when more
+than `every_s` seconds of build time passed since the last forecast. Between forecasts the ETA is
+that end time minus the event's time, which is what a correct plan would say anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipewatch.live.simulate import DEFAULT_DURATION_S, Simulator, WhatIf, expected_durations
+from pipewatch.live.state import BuildState
+
+#: dbt's default thread count, used until ConcurrencyLine says otherwise.
+DEFAULT_THREADS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Eta:
+    """A forecast: seconds left from `at` (POSIX s of the event it was made for), and the end time."""
+
+    at: float
+    remaining_s: float
+    predicted_end: float
+    done: int
+    total: int
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the build's nodes finished (0..1)."""
+        return self.done / self.total if self.total else 0.0
+
+
+class EtaTracker:
+    """Forecasts the end of one build from its `BuildState` (which must have a manifest)."""
+
+    def __init__(
+        self,
+        state: BuildState,
+        history: Mapping[str, float] | None = None,
+        *,
+        default_s: float = DEFAULT_DURATION_S,
+        every_fraction: float = 0.02,
+        every_s: float = 30.0,
+    ) -> None:
+        """`history`: unique id -> median seconds (see `pipewatch.live.history.median_durations`)."""
+        self.state = state
+        self.history = dict(history or {})
+        self.default_s = default_s
+        self.every_fraction = every_fraction
+        self.every_s = every_s
+        self._sim: Simulator | None = None
+        self._selection: frozenset[str] = frozenset()
+        self._last: Eta | None = None
+        self._failures_seen = 0
+
+    def simulator(self) -> Simulator | None:
+        """The simulator for the current selection (rebuilt when dbt's total changes it)."""
+        state = self.state
+        if state.graph is None:
+            return None
+        if self._sim is None or self._selection != state.selected:
+            self._selection = frozenset(state.selected)
+            durations = expected_durations(
+                state.graph, self._selection, self.history, default_s=self.default_s
+            )
+            self._sim = Simulator(state.graph, durations)
+        return self._sim
+
+    def _finished(self) -> set[str]:
+        state = self.state
+        return set(state.status) | state.will_skip
+
+    def _running(self, now: float) -> dict[str, float]:
+        return {uid: max(now - start, 0.0) for uid, start in self.state.running.items()}
+
+    def update(self, now: float, *, force: bool = False) -> Eta | None:
+        """The ETA at `now` (POSIX s), re-simulating only when due; None without a manifest."""
+        state = self.state
+        total = state.expected_total()
+        if state.complete:
+            self._last = Eta(now, 0.0, now, state.done, total)
+            return self._last
+        last = self._last
+        due = (
+            force
+            or last is None
+            or len(state.failures) != self._failures_seen
+            or state.done - last.done >= max(self.every_fraction * total, 1.0)
+            or now - last.at >= self.every_s
+            or now >= last.predicted_end  # the plan ran out while nodes still run
+        )
+        if not due:
+            assert last is not None
+            return Eta(now, max(last.predicted_end - now, 0.0), last.predicted_end, state.done, total)
+        sim = self.simulator()
+        if sim is None:
+            return None
+        self._failures_seen = len(state.failures)
+        left = sim.makespan(state.threads or DEFAULT_THREADS, self._finished(), self._running(now))
+        self._last = Eta(now, left, now + left, state.done, total)
+        return self._last
+
+    def what_if(self, now: float) -> WhatIf | None:
+        """Predicted remaining wall time at half, double and four times the threads, and the floor."""
+        sim = self.simulator()
+        if sim is None:
+            return None
+        threads = self.state.threads or DEFAULT_THREADS
+        return sim.what_if(threads, self._finished(), self._running(now))
