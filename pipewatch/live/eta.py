@@ -9,7 +9,7 @@ that end time minus the event's time, which is what a correct plan would say any
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipewatch.live.simulate import DEFAULT_DURATION_S, Simulator, WhatIf, expected_durations
@@ -112,3 +112,22 @@ class EtaTracker:
             return None
         threads = self.state.threads or DEFAULT_THREADS
         return sim.what_if(threads, self._finished(), self._running(now))
+
+
+def eta_errors(
+    etas: Sequence[Eta], end: float, fractions: Sequence[float] = (0.25, 0.5, 0.75)
+) -> dict[float, float | None]:
+    """How wrong the ETA was: at the first forecast at or past each progress fraction,
+    |predicted remaining - actual remaining| / actual remaining (None if no forecast got there).
+
+    `end` is when the build really ended (POSIX s): replay a recorded build to measure.
+    """
+    out: dict[float, float | None] = {}
+    for fraction in fractions:
+        hit = next((e for e in etas if e.progress >= fraction), None)
+        if hit is None:
+            out[fraction] = None
+            continue
+        actual = end - hit.at
+        out[fraction] = abs(hit.remaining_s - actual) / actual if actual > 0 else 0.0
+    return out

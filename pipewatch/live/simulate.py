@@ -105,11 +105,13 @@ class Simulator:
         threads: int,
         finished: Collection[str] = (),
         running: Mapping[str, float] | None = None,
+        trace: list[tuple[str, float, float]] | None = None,
     ) -> float:
         """Seconds until the last selected node ends, from now.
 
         `finished`: nodes done (or that dbt will skip: they take no time); `running`: unique id ->
         seconds it has run so far (it needs max(expected - elapsed, 0) more and holds a thread).
+        `trace`, when given, receives (unique id, start, end) of every selected node scheduled.
         """
         threads = max(int(threads), 1)
         done = self._indices(finished)
@@ -146,6 +148,8 @@ class Simulator:
                 if w is None:  # no thread, no time: release its children now
                     self._release(v, children, waiting, ready, pos)
                     continue
+                if trace is not None:
+                    trace.append((self.graph.ids[v], now, now + w))
                 heapq.heappush(busy, (now + w, v))
             if not busy:
                 continue
