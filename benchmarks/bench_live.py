@@ -22,13 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic_project import synthetic_target  # noqa: E402
+from synthetic_project import synthetic_target
 
-from pipewatch.artifacts import load_manifest, load_run_results  # noqa: E402
-from pipewatch.live.eta import eta_errors  # noqa: E402
-from pipewatch.live.state import BuildState  # noqa: E402
-from pipewatch.live.synthetic import synthesize_log  # noqa: E402
-from pipewatch.live.watch import watch  # noqa: E402
+from pipewatch.artifacts import load_manifest, load_run_results
+from pipewatch.live.eta import eta_errors
+from pipewatch.live.state import BuildState
+from pipewatch.live.synthetic import synthesize_log
+from pipewatch.live.watch import watch
 
 NOISE_SIGMA = 0.3  # history median vs this run: typically 30% off either way
 NO_HISTORY = 0.1  # share of nodes history does not know (new models)
@@ -95,7 +95,7 @@ def main(models: int = 10_000) -> None:
     print(f"{'build':<16} {'seed':>4} {'events':>8} {'CPU s':>7} {'CPU ms / 1,000 events':>22}")
     for name, seed, events, cpu, per in rows:
         print(f"{name:<16} {seed:>4} {events:>8,} {cpu:>7.2f} {per:>22.1f}")
-    print(f"\nETA error, all-pass build: |predicted - actual remaining| / actual remaining")
+    print("\nETA error, all-pass build: |predicted - actual remaining| / actual remaining")
     print(f"(history = true durations x lognormal noise sigma={NOISE_SIGMA}, {NO_HISTORY:.0%} nodes unknown)")
     print(f"{'progress':>8} {'median':>8} {'max':>8} {'runs':>5}")
     for fraction, errs in errors.items():
