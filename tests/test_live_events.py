@@ -45,7 +45,7 @@ def test_plain_text_and_broken_lines_are_counted_and_skipped() -> None:
         good[: len(good) // 2],  # cut off mid-line by a crash
         good,
         b'{"info": 3}',  # JSON, but not an event
-        "17:00:01  Running with dbt=1.5.0".encode(),
+        b"17:00:01  Running with dbt=1.5.0",
     ]
     reader = EventReader()
     events = read_events(lines, reader)

@@ -70,12 +70,12 @@ def render_block(state: BuildState, eta: Eta | None, now: float, *, width: int =
     lines = [clean(progress_line(state, eta), limit=width)]
     running = state.running_now(now)
     for uid, elapsed in running[:SHOW]:
-        lines.append(clean(f"  running {_short(uid)} {duration(elapsed)}", limit=width))
+        lines.append("  " + clean(f"running {_short(uid)} {duration(elapsed)}", limit=width - 2))
     if len(running) > SHOW:
         lines.append(f"  ... and {len(running) - SHOW} more running")
     for f in state.failures[-SHOW:]:
         msg = f": {f.message}" if f.message else ""
-        lines.append(clean(f"  {f.status.upper()} {_short(f.unique_id)}{msg}", limit=width))
+        lines.append("  " + clean(f"{f.status.upper()} {_short(f.unique_id)}{msg}", limit=width - 2))
     if len(state.failures) > SHOW:
         lines.append(f"  ... {len(state.failures) - SHOW} earlier failures")
     if state.will_skip:
