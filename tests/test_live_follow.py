@@ -130,10 +130,14 @@ def test_stdin_closed_before_dbt_completed_says_so() -> None:
         "print(r.notes[0])\n"
     )
     half = b"".join(RECORDED.read_bytes().splitlines(keepends=True)[:60])
-    done = subprocess.run([sys.executable, "-c", code], input=half, capture_output=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=half, capture_output=True, timeout=60, check=True
+    )
     complete, note = done.stdout.decode().splitlines()
     assert complete == "False eof"
-    assert note.startswith("dbt's log ended before the build completed (dbt was killed or crashed?): invocation ")
+    assert note.startswith(
+        "dbt's log ended before the build completed (dbt was killed or crashed?): invocation "
+    )
     assert note.endswith("/71 nodes done")
 
 

@@ -130,7 +130,11 @@ class AlertPlanner:
     # ------------------------------------------------------------------ records
 
     def _failure_alert(self, now: float) -> Alert:
-        failures, self._pending = self._pending, []
+        # The state may know more by now (dbt's debug NodeFinished brings the error text after
+        # the result line): describe each failure as it stands at send time.
+        latest = {f.unique_id: f for f in self.state.failures}
+        failures = [latest.get(f.unique_id, f) for f in self._pending]
+        self._pending = []
         self._group_started = None
         nodes = [self._describe(f) for f in failures]
         self.alerted_nodes.update(f.unique_id for f in failures)

@@ -228,13 +228,8 @@ class BuildState:
             return Failure(uid, status, message, at, kind, None, (), (), (), in_manifest=node is not None)
         result = NodeResult(uid, status, message, None, 0.0, None, None, None, None, None, AdapterResponse())
         impact = analyze_failures(dataclasses.replace(self.run, results=[result]), self.graph, [])[0]
-        kinds = self.graph.kinds
-        index = self.graph.index
-        skip = tuple(
-            u
-            for u in impact.downstream
-            if kinds[index[u]] not in CONSUMER_TYPES and u in self.selected and u not in self.status
-        )
+        # Exposures count only when the build runs them (dbt 1.10+ reports them, and skips them).
+        skip = tuple(u for u in impact.downstream if u in self.selected and u not in self.status)
         return Failure(
             uid,
             status,
