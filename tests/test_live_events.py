@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pipewatch.live.events import EventReader, read_events
 
@@ -69,23 +70,22 @@ def test_unknown_events_and_fields_pass() -> None:
     assert event.ts == 1767225600.0
 
 
+def _raw(name: str, ts: str, level: str = "info", **data: Any) -> dict[str, Any]:
+    """A log line as dbt writes it, before encoding (so a test can vary it)."""
+    return {"info": {"name": name, "level": level, "ts": ts, "invocation_id": "i"}, "data": data}
+
+
 def test_older_dbt_result_without_node_status_uses_the_printed_word() -> None:
     # dbt 1.5 printed the status word in `data.status` and left node_status at "started" on some events.
-    line = {
-        "info": {
-            "name": "LogModelResult",
-            "level": "info",
-            "ts": "2023-05-01T10:00:02.5Z",
-            "invocation_id": "i",
-        },
-        "data": {
-            "status": "OK",
-            "index": 2,
-            "total": 9,
-            "execution_time": 1.5,
-            "node_info": {"unique_id": "model.p.m", "resource_type": "model", "node_status": "started"},
-        },
-    }
+    line = _raw(
+        "LogModelResult",
+        "2023-05-01T10:00:02.5Z",
+        status="OK",
+        index=2,
+        total=9,
+        execution_time=1.5,
+        node_info={"unique_id": "model.p.m", "resource_type": "model", "node_status": "started"},
+    )
     (event,) = read_events([json.dumps(line).encode()])
     assert (event.kind, event.status, event.index, event.total, event.execution_time) == (
         "node_result",
@@ -100,17 +100,12 @@ def test_older_dbt_result_without_node_status_uses_the_printed_word() -> None:
 
 
 def test_debug_node_finished_carries_the_error_message() -> None:
-    line = {
-        "info": {
-            "name": "NodeFinished",
-            "level": "debug",
-            "ts": "2026-01-01T00:00:00Z",
-            "invocation_id": "i",
-        },
-        "data": {
-            "node_info": {"unique_id": "model.p.m", "node_status": "error"},
-            "run_result": {"status": "error", "message": "Database Error: boom", "execution_time": 0.5},
-        },
-    }
+    line = _raw(
+        "NodeFinished",
+        "2026-01-01T00:00:00Z",
+        "debug",
+        node_info={"unique_id": "model.p.m", "node_status": "error"},
+        run_result={"status": "error", "message": "Database Error: boom", "execution_time": 0.5},
+    )
     (event,) = read_events([json.dumps(line)])
     assert (event.status, event.message, event.execution_time) == ("error", "Database Error: boom", 0.5)

@@ -12,6 +12,7 @@ from pipewatch.live.eta import EtaTracker, eta_errors
 from pipewatch.live.events import read_events
 from pipewatch.live.simulate import DEFAULT_DURATION_S, Simulator, expected_durations
 from pipewatch.live.state import BuildState
+from pipewatch.live.synthetic import synthesize_log
 from tests.test_live_support import DURATIONS, FCT, OTHER, RAW, STG, TEST, small_log, small_manifest
 
 
@@ -70,19 +71,24 @@ def test_build_edges_make_the_gated_model_wait_for_the_test() -> None:
     assert sim.makespan(4) == 10.0
 
 
-def test_eta_with_exact_history_is_exact_at_every_result() -> None:
-    state = BuildState.from_manifest(small_manifest())
-    tracker = EtaTracker(state, DURATIONS, every_fraction=0.0)
+def _replay_errors(state: BuildState, tracker: EtaTracker, lines: list[bytes]) -> dict[float, float | None]:
+    """Replay a log into the state, forecasting at each node result; the ETA's errors at 25/50/75%."""
     etas = []
-    events = read_events(small_log(threads=2))
+    events = read_events(lines)
     for event in events:
         if any(c.kind == "finished" for c in state.apply(event)) and event.ts is not None:
             eta = tracker.update(event.ts)
-            assert eta is not None
+            assert eta is not None and eta.remaining_s >= 0
             etas.append(eta)
     end = events[-1].ts
     assert end is not None
-    errors = eta_errors(etas, end)
+    return eta_errors(etas, end)
+
+
+def test_eta_with_exact_history_is_exact_at_every_result() -> None:
+    state = BuildState.from_manifest(small_manifest())
+    tracker = EtaTracker(state, DURATIONS, every_fraction=0.0)
+    errors = _replay_errors(state, tracker, small_log(threads=2))
     assert all(e is not None and e < 1e-6 for e in errors.values()), errors
 
 
@@ -122,20 +128,9 @@ def test_noisy_history_on_a_wide_build_stays_within_15_percent_at_half_way() -> 
     graph = Graph.from_parents(parents)
     truth = {u: rng.lognormvariate(0.0, 0.8) for u in parents}
     history = {u: s * rng.lognormvariate(0.0, 0.3) for u, s in truth.items()}
-    from pipewatch.live.synthetic import synthesize_log
-
     lines = synthesize_log(graph, truth, threads=4)
     state = BuildState.from_manifest(None)
     state.graph, state.selected = graph, set(truth)
     tracker = EtaTracker(state, history)
-    etas = []
-    events = read_events(lines)
-    for event in events:
-        if any(c.kind == "finished" for c in state.apply(event)) and event.ts is not None:
-            eta = tracker.update(event.ts)
-            assert eta is not None
-            etas.append(eta)
-    end = events[-1].ts
-    assert end is not None
-    errors = eta_errors(etas, end)
+    errors = _replay_errors(state, tracker, lines)
     assert errors[0.5] is not None and errors[0.5] <= 0.15, errors

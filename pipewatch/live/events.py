@@ -73,6 +73,34 @@ class _Line(msgspec.Struct):
 
 _decoder = msgspec.json.Decoder(_Line)
 
+
+class _HeadInfo(msgspec.Struct):
+    invocation_id: str = ""
+    ts: str = ""
+
+
+class _Head(msgspec.Struct):
+    info: _HeadInfo | None = None
+
+
+_head_decoder = msgspec.json.Decoder(_Head)
+
+
+def line_head(line: bytes) -> tuple[str | None, float | None]:
+    """(invocation id, POSIX time) of a JSON log line, decoding nothing else; (None, None) for
+    text and broken lines. For the follower (where does the newest invocation start?) and replay."""
+    body = line.strip()
+    if not body.startswith(b"{") or len(body) > MAX_LINE_BYTES:
+        return None, None
+    try:
+        info = _head_decoder.decode(body).info
+    except msgspec.DecodeError:
+        return None, None
+    if info is None:
+        return None, None
+    return info.invocation_id or None, to_posix(info.ts)
+
+
 #: dbt event name -> what it means for a watcher.
 KINDS: dict[str, str] = {
     "MainReportVersion": "invocation_start",

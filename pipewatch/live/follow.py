@@ -17,40 +17,15 @@ import os
 import select
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-import msgspec
-
-from pipewatch.live.events import MAX_LINE_BYTES
+from pipewatch.live.events import MAX_LINE_BYTES, line_head
 
 CHUNK = 64 * 1024
 #: Seconds between looks at a file (or a quiet stream) that has nothing new: a watcher, not a busy loop.
 POLL_S = 0.2
-
-
-class _Info(msgspec.Struct):
-    invocation_id: str = ""
-
-
-class _Head(msgspec.Struct):
-    info: _Info | None = None
-
-
-_head = msgspec.json.Decoder(_Head)
-
-
-def invocation_of(line: bytes) -> str | None:
-    """The `info.invocation_id` of a JSON log line; None for anything else."""
-    body = line.strip()
-    if not body.startswith(b"{"):
-        return None
-    try:
-        info = _head.decode(body).info
-    except msgspec.DecodeError:
-        return None
-    return info.invocation_id or None if info is not None else None
 
 
 def newest_invocation_offset(path: Path) -> int:
@@ -60,7 +35,7 @@ def newest_invocation_offset(path: Path) -> int:
     current: str | None = None
     with path.open("rb") as f:
         for line in f:
-            inv = invocation_of(line) if len(line) <= MAX_LINE_BYTES else None
+            inv = line_head(line)[0]
             if inv is not None and inv != current:
                 current = inv
                 start = offset
@@ -126,6 +101,16 @@ class Follower:
             rest = b""
         return [ln.rstrip(b"\r") for ln in lines], rest
 
+    def _until_stop(self, lines: list[bytes]) -> Generator[bytes, None, bool]:
+        """Yield lines until the caller says stop (checked after each: the completing line is
+        the last one read); return whether it did."""
+        for line in lines:
+            yield line
+            if self.stop():
+                self.ended = "stopped"
+                return True
+        return False
+
     # ------------------------------------------------------------------ streams
 
     def _read_stream(self, stream: BinaryIO) -> Iterator[bytes]:
@@ -151,11 +136,8 @@ class Follower:
                 self.ended = "eof"
                 return
             lines, buffer = self._split(buffer, chunk)
-            for line in lines:
-                yield line
-                if self.stop():
-                    self.ended = "stopped"
-                    return
+            if (yield from self._until_stop(lines)):
+                return
 
     # -------------------------------------------------------------------- files
 
@@ -181,11 +163,8 @@ class Follower:
                 chunk = f.read(CHUNK)
                 if chunk:
                     lines, buffer = self._split(buffer, chunk)
-                    for line in lines:
-                        yield line
-                        if self.stop():
-                            self.ended = "stopped"
-                            return
+                    if (yield from self._until_stop(lines)):
+                        return
                     continue
                 truncations = self.truncations
                 reopened = self._check_rotation(path, f)

@@ -17,32 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-import msgspec
-
-from pipewatch.artifacts.timestamps import to_posix
-
-
-class _Info(msgspec.Struct):
-    ts: str = ""
-
-
-class _Head(msgspec.Struct):
-    info: _Info | None = None
-
-
-_head = msgspec.json.Decoder(_Head)
-
-
-def line_time(line: bytes) -> float | None:
-    """The POSIX time of a JSON log line (`info.ts`), None for other lines."""
-    body = line.strip()
-    if not body.startswith(b"{"):
-        return None
-    try:
-        info = _head.decode(body).info
-    except msgspec.DecodeError:
-        return None
-    return to_posix(info.ts) if info is not None else None
+from pipewatch.live.events import line_head
 
 
 def replay(
@@ -62,7 +37,7 @@ def replay(
     written = 0
     for raw in lines:
         line = raw if raw.endswith(b"\n") else raw + b"\n"
-        ts = line_time(line) if speed > 0 else None
+        ts = line_head(line)[1] if speed > 0 else None
         if ts is not None:
             if first is None:
                 first = ts
