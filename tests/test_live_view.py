@@ -7,7 +7,15 @@ import json
 from pipewatch.live.eta import EtaTracker
 from pipewatch.live.events import read_events
 from pipewatch.live.state import BuildState
-from pipewatch.live.view import clean, event_line, finished_record, progress_record, redraw, render_block
+from pipewatch.live.view import (
+    alert_record,
+    clean,
+    event_line,
+    finished_record,
+    progress_record,
+    redraw,
+    render_block,
+)
 from tests.test_live_support import DURATIONS, OTHER, STG, line, small_log, small_manifest
 
 HOSTILE = "boom\x1b[2J\x1b]0;pwned\x07 in \x1b[31mred\x1b[0m\r\nnext\x00line\x9b"
@@ -82,3 +90,8 @@ def test_event_lines_and_ndjson() -> None:
     }
     progress = json.loads(progress_record(state, tracker.update(100.0), 100.0))
     assert progress["event"] == "progress" and progress["complete"] is True and progress["eta_s"] == 0.0
+
+
+def test_alert_ndjson_carries_the_planned_record() -> None:
+    record = json.loads(alert_record({"kind": "live_failure", "node": STG, "title": "stg error", "at": 3.0}))
+    assert record == {"event": "alert", "kind": "live_failure", "node": STG, "title": "stg error", "at": 3.0}

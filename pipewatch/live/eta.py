@@ -44,8 +44,8 @@ class EtaTracker:
         history: Mapping[str, float] | None = None,
         *,
         default_s: float = DEFAULT_DURATION_S,
-        every_fraction: float = 0.02,
-        every_s: float = 30.0,
+        every_fraction: float = 0.05,
+        every_s: float = 60.0,
     ) -> None:
         """`history`: unique id -> median seconds (see `pipewatch.live.history.median_durations`)."""
         self.state = state

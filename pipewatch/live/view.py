@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pipewatch.live.eta import Eta
@@ -110,9 +111,9 @@ def event_line(change: Change, state: BuildState, eta: Eta | None) -> str | None
     return None
 
 
-def json_record(kind: str, **fields: Any) -> str:
-    """One NDJSON line of pipewatch's own events: `{"event": kind, ...}`."""
-    return json.dumps({"event": kind, **fields}, sort_keys=True, default=str)
+def json_record(event: str, /, **fields: Any) -> str:
+    """One NDJSON line of pipewatch's own events: `{"event": event, ...}`."""
+    return json.dumps({**fields, "event": event}, sort_keys=True, default=str)
 
 
 def progress_record(state: BuildState, eta: Eta | None, now: float) -> str:
@@ -140,3 +141,8 @@ def finished_record(change: Change, state: BuildState) -> str:
         done=state.done,
         total=state.expected_total(),
     )
+
+
+def alert_record(alert: Mapping[str, Any]) -> str:
+    """The `alert` NDJSON line: the alert record as planned (kind, nodes, triage, impact)."""
+    return json_record("alert", **{k: v for k, v in alert.items() if k != "event"})
