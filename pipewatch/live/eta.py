@@ -57,13 +57,16 @@ class EtaTracker:
         self._selection: frozenset[str] = frozenset()
         self._last: Eta | None = None
         self._failures_seen = 0
+        self._invocation: str | None = None
 
     def simulator(self) -> Simulator | None:
         """The simulator for the current selection (rebuilt when dbt's total changes it)."""
         state = self.state
         if state.graph is None:
             return None
-        if self._sim is None or self._selection != state.selected:
+        if self._sim is None or self._selection != state.selected or self._invocation != state.invocation_id:
+            # A new invocation starts over: the simulator's pruning assumed `finished` only grows.
+            self._invocation = state.invocation_id
             self._selection = frozenset(state.selected)
             durations = expected_durations(
                 state.graph, self._selection, self.history, default_s=self.default_s
@@ -86,6 +89,7 @@ class EtaTracker:
             self._last = Eta(now, 0.0, now, state.done, total)
             return self._last
         last = self._last
+        force = force or self._invocation != state.invocation_id  # another invocation: start over
         due = (
             force
             or last is None
@@ -101,7 +105,9 @@ class EtaTracker:
         if sim is None:
             return None
         self._failures_seen = len(state.failures)
-        left = sim.makespan(state.threads or DEFAULT_THREADS, self._finished(), self._running(now))
+        left = sim.makespan(
+            state.threads or DEFAULT_THREADS, self._finished(), self._running(now), prune=True
+        )
         self._last = Eta(now, left, now + left, state.done, total)
         return self._last
 

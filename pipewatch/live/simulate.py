@@ -95,6 +95,7 @@ class Simulator:
         self.children = children
         self.order = order
         self.pos = pos
+        self._alive: list[tuple[int, int]] | None = None  # (position, vertex) not yet finished
 
     def _indices(self, ids: Collection[str]) -> set[int]:
         index = self.graph.index
@@ -106,66 +107,71 @@ class Simulator:
         finished: Collection[str] = (),
         running: Mapping[str, float] | None = None,
         trace: list[tuple[str, float, float]] | None = None,
+        prune: bool = False,
     ) -> float:
         """Seconds until the last selected node ends, from now.
 
         `finished`: nodes done (or that dbt will skip: they take no time); `running`: unique id ->
         seconds it has run so far (it needs max(expected - elapsed, 0) more and holds a thread).
         `trace`, when given, receives (unique id, start, end) of every selected node scheduled.
+        `prune=True` promises `finished` only grows from call to call (a live build): vertices
+        finished at this call are not visited again, so a forecast costs O(what is left).
         """
         threads = max(int(threads), 1)
-        done = self._indices(finished)
-        weight = self.weight
         index = self.graph.index
-        parents, children, pos = self.parents, self.children, self.pos
+        weight = self.weight
+        parents, children, pos, order = self.parents, self.children, self.pos, self.order
+        # 1: finished, 2: running; bytearray lookups are what keep a 30,000-node replay cheap.
+        mark = bytearray(len(pos))
+        for uid in finished:
+            if (v := index.get(uid)) is not None:
+                mark[v] = 1
         busy: list[tuple[float, int]] = []
-        started: set[int] = set()
         for uid, elapsed in (running or {}).items():
             v = index.get(uid)
-            if v is not None and v not in done:
+            if v is not None and not mark[v]:
                 busy.append((max(weight.get(v, 0.0) - elapsed, 0.0), v))
-                started.add(v)
+                mark[v] = 2
         heapq.heapify(busy)
         waiting = [0] * len(pos)
-        ready: list[tuple[int, int]] = []
-        for v in self.order:
-            if v in done or v in started:
+        ready: list[int] = []  # positions in `order`: the smallest is the next dbt would take
+        alive = self._alive if prune and self._alive is not None else list(enumerate(order))
+        if prune:
+            self._alive = [kv for kv in alive if mark[kv[1]] != 1]
+        for k, v in alive:
+            if mark[v]:
                 continue
             count = 0
             for p in parents[v]:
-                if p not in done:
+                if mark[p] != 1:
                     count += 1
             waiting[v] = count
-            if count == 0:
-                ready.append((pos[v], v))
-        heapq.heapify(ready)
-        now = 0.0
-        end = 0.0
+            if not count:
+                ready.append(k)
+        push, pop = heapq.heappush, heapq.heappop
+        now = end = 0.0
         while ready or busy:
             while ready and len(busy) < threads:
-                _, v = heapq.heappop(ready)
+                v = order[pop(ready)]
                 w = weight.get(v)
-                if w is None:  # no thread, no time: release its children now
-                    self._release(v, children, waiting, ready, pos)
+                if w is None:  # no thread, no time: its children may start now
+                    for c in children[v]:
+                        waiting[c] -= 1
+                        if not waiting[c]:
+                            push(ready, pos[c])
                     continue
                 if trace is not None:
                     trace.append((self.graph.ids[v], now, now + w))
-                heapq.heappush(busy, (now + w, v))
+                push(busy, (now + w, v))
             if not busy:
                 continue
-            now, v = heapq.heappop(busy)
+            now, v = pop(busy)
             end = max(end, now)
-            self._release(v, children, waiting, ready, pos)
+            for c in children[v]:
+                waiting[c] -= 1
+                if not waiting[c]:
+                    push(ready, pos[c])
         return end
-
-    @staticmethod
-    def _release(
-        v: int, children: list[list[int]], waiting: list[int], ready: list[tuple[int, int]], pos: list[int]
-    ) -> None:
-        for c in children[v]:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                heapq.heappush(ready, (pos[c], c))
 
     def critical_path_s(
         self, finished: Collection[str] = (), running: Mapping[str, float] | None = None
