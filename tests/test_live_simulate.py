@@ -134,3 +134,17 @@ def test_noisy_history_on_a_wide_build_stays_within_15_percent_at_half_way() -> 
     tracker = EtaTracker(state, history)
     errors = _replay_errors(state, tracker, lines)
     assert errors[0.5] is not None and errors[0.5] <= 0.15, errors
+
+
+def test_a_uniformly_slower_warehouse_is_learned_from_finished_nodes() -> None:
+    rng = random.Random(4)
+    parents = {f"model.p.m{i:03d}": [f"model.p.m{rng.randrange(i):03d}"] if i else [] for i in range(300)}
+    graph = Graph.from_parents(parents)
+    history = {u: rng.lognormvariate(0.0, 0.8) for u in parents}
+    slow = {u: 1.5 * s for u, s in history.items()}  # today every node takes 50% longer
+    state = BuildState.from_manifest(None)
+    state.graph, state.selected = graph, set(slow)
+    tracker = EtaTracker(state, history)
+    errors = _replay_errors(state, tracker, synthesize_log(graph, slow, threads=4))
+    assert abs(tracker.pace() - 1.5) < 1e-9
+    assert errors[0.5] is not None and errors[0.5] <= 0.05, errors

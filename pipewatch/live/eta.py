@@ -9,12 +9,19 @@ that end time minus the event's time, which is what a correct plan would say any
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from pipewatch.live.simulate import DEFAULT_DURATION_S, Simulator, WhatIf, expected_durations
 from pipewatch.live.state import BuildState
 
+#: Finished nodes with history needed before the build's pace corrects the forecast.
+MIN_PACE_NODES = 5
+#: Recent finished nodes the pace is measured over (recent: a warehouse can slow down mid-build).
+PACE_WINDOW = 501
 #: dbt's default thread count, used until ConcurrencyLine says otherwise.
 DEFAULT_THREADS = 4
 
@@ -58,6 +65,28 @@ class EtaTracker:
         self._last: Eta | None = None
         self._failures_seen = 0
         self._invocation: str | None = None
+        self._paced = 0  # state.durations entries folded into the pace so far
+        self._ratios: deque[float] = deque(maxlen=PACE_WINDOW)
+
+    def pace(self) -> float:
+        """How fast this build runs against history: the median of actual / expected seconds over
+        the last PACE_WINDOW finished nodes history knows (1.0 until MIN_PACE_NODES of them
+        finished; clamped to 0.25..4).
+
+        A warehouse that is 30% slower today makes every node slower at once; history alone
+        cannot see that, the nodes already finished can. A median of ratios, not a ratio of sums:
+        one node's outlier (or history's own noise, which skews sums upwards) must not move it.
+        """
+        state = self.state
+        if len(state.durations) > self._paced:
+            for uid, actual in islice(state.durations.items(), self._paced, None):
+                expected = self.history.get(uid)
+                if expected and expected > 0 and state.status.get(uid) != "skipped":
+                    self._ratios.append(actual / expected)
+            self._paced = len(state.durations)
+        if len(self._ratios) < MIN_PACE_NODES:
+            return 1.0
+        return min(max(statistics.median(self._ratios), 0.25), 4.0)
 
     def simulator(self) -> Simulator | None:
         """The simulator for the current selection (rebuilt when dbt's total changes it)."""
@@ -66,6 +95,9 @@ class EtaTracker:
             return None
         if self._sim is None or self._selection != state.selected or self._invocation != state.invocation_id:
             # A new invocation starts over: the simulator's pruning assumed `finished` only grows.
+            if self._invocation != state.invocation_id:
+                self._paced = 0
+                self._ratios.clear()
             self._invocation = state.invocation_id
             self._selection = frozenset(state.selected)
             durations = expected_durations(
@@ -108,6 +140,7 @@ class EtaTracker:
         left = sim.makespan(
             state.threads or DEFAULT_THREADS, self._finished(), self._running(now), prune=True
         )
+        left *= self.pace()
         self._last = Eta(now, left, now + left, state.done, total)
         return self._last
 
