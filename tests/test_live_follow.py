@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipewatch.live.follow import Follower, newest_invocation_offset
+from pipewatch.live.history import DurationStats
 from pipewatch.live.replay import replay
 from pipewatch.live.watch import watch
 from tests.test_live_support import line, small_log
@@ -147,3 +148,29 @@ def test_stream_with_broken_and_text_lines_mixed_in() -> None:
     result = watch(io.BytesIO(b"".join(mixed)), None)
     assert result.complete and result.state.done == 5
     assert (result.reader.plain_text, result.reader.broken) == (1, 1)
+
+
+def test_a_node_hanging_in_silence_is_alerted_while_dbt_prints_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "dbt.log"
+    stg = "model.shop.stg"
+    log.write_bytes(
+        line("MainReportVersion", 1000.0)
+        + line("LogStartLine", 1000.0, node_info={"unique_id": stg}, index=1, total=5)
+    )
+    script = Script([])
+    alerts: list[dict[str, object]] = []
+    stats = {stg: DurationStats(5.0, 10.0, 8)}
+    result = watch(
+        log,
+        None,
+        stats=stats,
+        on_alert=alerts.append,
+        timeout=30.0,
+        poll_s=1.0,
+        clock=script.clock,
+        sleep=script.sleep,
+    )
+    long = [a for a in alerts if a["kind"] == "live_running_long"]
+    assert len(long) == 1 and long[0]["node"] == stg
+    assert long[0]["at"] == 1021.0  # first idle look past 2 x p95 = 20 s, on the build's clock
+    assert result.ended == "timeout" and alerts[-1]["kind"] == "live_summary"

@@ -56,8 +56,11 @@ class Follower:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         from_newest: bool = True,
+        idle: Callable[[], None] | None = None,
     ) -> None:
-        """`from_newest=False` reads a file from its start instead of its newest invocation."""
+        """`from_newest=False` reads a file from its start instead of its newest invocation;
+        `idle` is called each time the source had nothing new for a poll interval (for timers:
+        a node running long gets noticed although dbt prints nothing)."""
         self.source = source
         self.timeout = timeout
         self.poll_s = poll_s
@@ -65,6 +68,7 @@ class Follower:
         self.clock = clock
         self.sleep = sleep
         self.from_newest = from_newest
+        self.idle = idle or (lambda: None)
         self.ended: str | None = None
         self.rotations = 0
         self.truncations = 0
@@ -126,6 +130,7 @@ class Follower:
                 wait = self.poll_s
                 ready, _, _ = select.select([fd], [], [], wait)
                 if not ready:
+                    self.idle()
                     continue
                 chunk = os.read(fd, CHUNK)
             else:
@@ -177,6 +182,7 @@ class Follower:
                     continue
                 if self._should_end():
                     return
+                self.idle()
                 self.sleep(self.poll_s)
         finally:
             f.close()

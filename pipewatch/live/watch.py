@@ -101,6 +101,7 @@ class _Session:
         self.early.clear()
 
     def feed(self, event: DbtEvent) -> tuple[list[Change], Eta | None, list[Alert]]:
+        """Fold one event into the state, forecast, and plan alerts; what changed and what is due."""
         if not self.manifest_tried and event.kind in ("concurrency", "node_start", "node_result"):
             self.load_manifest()
         changes = self.state.apply(event)
@@ -143,18 +144,34 @@ def watch(
     sent: list[Alert] = []
 
     def emit(alerts: list[Alert]) -> None:
+        """Record each alert and hand it to `on_alert`."""
         for alert in alerts:
             sent.append(alert)
             if on_alert is not None:
                 on_alert(alert)
 
+    seen_at = [clock()]  # when the last event arrived, on `clock`
+
+    def idle() -> None:
+        """Nothing new from dbt: let the alert timers run on the build's clock, extrapolated."""
+        last = session.state.last_ts
+        if last is not None and not session.state.complete:
+            emit(session.planner.tick(last + clock() - seen_at[0]))
+
     follower = Follower(
-        source, timeout=timeout, poll_s=poll_s, stop=lambda: session.state.complete, clock=clock, sleep=sleep
+        source,
+        timeout=timeout,
+        poll_s=poll_s,
+        stop=lambda: session.state.complete,
+        clock=clock,
+        sleep=sleep,
+        idle=idle,
     )
     for line in follower:
         event = reader.feed(line)
         if event is None:
             continue
+        seen_at[0] = clock()
         changes, eta, alerts = session.feed(event)
         if on_event is not None:
             on_event(LiveUpdate(event, changes, session.state, eta))
