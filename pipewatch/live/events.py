@@ -119,8 +119,9 @@ KINDS: dict[str, str] = {
     "RunResultError": "error_message",
     "RunResultFailure": "error_message",
     "RunResultWarningMessage": "error_message",
+    # The last line of a run at info level, then (debug) CommandCompleted. EndRunResult is not
+    # here: it comes before the error summaries (RunResultError) that carry the messages.
     "StatsLine": "command_done",
-    "EndRunResult": "command_done",
     "CommandCompleted": "command_done",
 }
 
@@ -210,8 +211,6 @@ def to_event(line: _Line) -> DbtEvent:
             failures = _int(data.num_failures)
             if failures is not None:
                 message = f"Got {failures} result{'s' if failures != 1 else ''}"
-    elif kind == "command_done" and info.name == "EndRunResult":
-        kind = "other"  # debug-level twin of StatsLine; CommandCompleted follows it
     return DbtEvent(
         name=info.name,
         kind=kind,
