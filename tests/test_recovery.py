@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pipewatch.artifacts.model import Run
 from pipewatch.backoff import Backoff
 from pipewatch.commands.run import attempt_line, render_plan, render_summary, retry_plan_command, run_command
+from pipewatch.config import resolve_target_dir
 from pipewatch.errors import UsageError
 from pipewatch.runner import (
     Attempt,
@@ -25,7 +26,6 @@ from pipewatch.runner import (
     RunSummary,
     map_exit_code,
     resolve_project_dir,
-    resolve_target_dir,
     run_with_retries,
     selectors,
     stop_reason,
@@ -408,11 +408,12 @@ def test_project_and_target_dirs_resolve_like_dbt(tmp_path: Path) -> None:
     inv = DbtInvocation.parse(["dbt", "build"])
     # From a subdirectory dbt finds the project above, and its target-path.
     assert resolve_project_dir(inv, project / "models", {}) == project
-    assert resolve_target_dir(inv, project, {}) == project / "build_out"
-    assert resolve_target_dir(inv, project, {"DBT_TARGET_PATH": "env_out"}) == project / "env_out"
+    assert resolve_target_dir(project, inv.option("--target-path"), env={}) == project / "build_out"
+    assert resolve_target_dir(project, None, env={"DBT_TARGET_PATH": "env_out"}) == project / "env_out"
     flagged = DbtInvocation.parse(["dbt", "build", "--project-dir", "proj", "--target-path", "/abs/t"])
     assert resolve_project_dir(flagged, tmp_path, {"DBT_PROJECT_DIR": "elsewhere"}) == tmp_path / "proj"
-    assert resolve_target_dir(flagged, project, {"DBT_TARGET_PATH": "env_out"}) == Path("/abs/t")
+    target_flag = flagged.option("--target-path")
+    assert resolve_target_dir(project, target_flag, env={"DBT_TARGET_PATH": "env_out"}) == Path("/abs/t")
     assert resolve_project_dir(inv, tmp_path, {"DBT_PROJECT_DIR": "proj"}) == tmp_path / "proj"
 
 
