@@ -29,6 +29,7 @@ from sqlglot.errors import SqlglotError
 
 from pipewatch.artifacts.model import Node, TestInfo
 from pipewatch.config import parse_duration
+from pipewatch.errors import ConfigError
 from pipewatch.rules.results import SkippedCheck
 from pipewatch.rules.spec import (
     AcceptedValues,
@@ -49,7 +50,15 @@ from pipewatch.rules.spec import (
     TableSpec,
     Unique,
 )
-from pipewatch.rules.sqltext import SqlTextError, check_pattern, name_key, parse_boolean, parse_relation
+from pipewatch.rules.sqltext import (
+    ExternalRelationError,
+    SqlTextError,
+    check_pattern,
+    name_key,
+    parse_boolean,
+    parse_relation,
+    refuse_external,
+)
 from pipewatch.rules.targets import MODEL_TYPES
 
 #: dbt's warn_if/error_if conditions pipewatch can express as a failing-rows threshold.
@@ -96,6 +105,8 @@ def dbt_test_rules(nodes: Mapping[str, Node], dialect: str = "duckdb") -> DbtTes
             continue
         try:
             target, where, check = _import(node, node.test, nodes, dialect)
+        except ExternalRelationError as exc:  # a hostile manifest: refused, not skipped
+            raise ConfigError(f"{node.path}: test `{uid}`: {exc}") from None
         except _Unsupported as why:
             out.skipped.append(
                 SkippedCheck(check_id=uid, name=node.name, reason=str(why), model=node.test.attached_node)
@@ -216,7 +227,8 @@ def _node_ref(node: Node) -> TableRef:
     if node.materialization == "ephemeral":
         raise _Unsupported(f"`{node.name}` is an ephemeral model: there is no table to check")
     parts = tuple(p for p in (node.database, node.schema, node.alias or node.name) if p)
-    return TableRef(parts=parts, relation=".".join(parts), model=node.unique_id)
+    relation = ".".join(parts)
+    return TableRef(parts=refuse_external(parts, relation), relation=relation, model=node.unique_id)
 
 
 # --- argument helpers -------------------------------------------------------------------------------
@@ -300,6 +312,8 @@ def _parent(ctx: _Context, to: Any) -> TableRef:
         if to.get("relation"):
             try:
                 parts = parse_relation(str(to["relation"]), ctx.dialect)
+            except ExternalRelationError:
+                raise
             except SqlTextError as exc:
                 raise _Unsupported(str(exc)) from None
             return TableRef(parts=parts, relation=".".join(parts))

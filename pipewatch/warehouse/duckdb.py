@@ -1,7 +1,15 @@
-"""Native DuckDB warehouse: a database file, or an in-memory database with DataFrames/Parquet registered."""
+"""Native DuckDB warehouse: a database file, or an in-memory database with DataFrames/Parquet registered.
+
+A connection pipewatch opens cannot reach outside its database: rule files name relations, and DuckDB
+would read `"secrets/creds.csv"` or a URL as a table (and download an extension to do it). So once the
+database file is attached (and any Parquet the caller registered is allowed), external access and
+extension autoloading are switched off and the configuration is locked before the first query runs.
+A connection handed in by the caller stays as the caller configured it.
+"""
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +37,29 @@ class DuckDBWarehouse:
         read_only: bool = True,
         connection: Any | None = None,
     ) -> None:
+        # Only connections pipewatch opened are locked down; the caller's own connection is theirs.
+        self._sealed = connection is not None
+        # Parquet registered before the lock, by DuckDB setting (allowed_paths / allowed_directories).
+        self._allowed: dict[str, list[str]] = {"allowed_paths": [], "allowed_directories": []}
         if connection is not None:
             self._con = connection
         else:
             self._con = self._connect(path, read_only)
         # DuckDB draws a progress bar on the terminal for long queries; pipewatch's output is its own.
         self._con.execute("SET enable_progress_bar = false")
+        if path is not None:
+            self._seal()  # the file is attached: nothing else needs the file system
+
+    def _seal(self) -> None:
+        """Switch off file, URL and extension access and lock the configuration (once)."""
+        if self._sealed:
+            return
+        self._sealed = True
+        try:
+            for name, value in _LOCKDOWN:
+                self._con.execute(_set(name, value))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot restrict DuckDB's file access: {_message(exc)}") from None
 
     @staticmethod
     def _connect(path: str | Path | None, read_only: bool) -> Any:
@@ -48,6 +73,7 @@ class DuckDBWarehouse:
 
     def execute(self, statement: exp.Expr | str) -> QueryResult:
         """Run one statement and fetch its rows; a database error becomes `QueryError`."""
+        self._seal()
         sql = render(statement, self.dialect)
         try:
             cur = self._con.execute(sql)
@@ -67,17 +93,28 @@ class DuckDBWarehouse:
             raise WarehouseError(f"cannot register DataFrame as `{name}`: {_message(exc)}") from None
 
     def register_parquet(self, name: str, path: str | Path) -> None:
-        """Expose Parquet file(s) (a path or glob) as the view `name`."""
+        """Expose Parquet file(s) (a path or glob) as the view `name`; call it before the first query."""
+        if self._sealed:
+            raise WarehouseError(
+                f"cannot read Parquet {path}: register Parquet files before the first query"
+                " (file access is switched off then)"
+            )
+        text = str(Path(path).absolute())
+        # A glob is allowed by its fixed leading directory; a plain path by itself.
+        key = "allowed_directories" if glob.has_magic(text) else "allowed_paths"
+        allowed = _glob_root(text) if key == "allowed_directories" else text
         view = exp.Create(
             this=exp.Table(this=exp.to_identifier(name, quoted=True)),
             kind="VIEW",
             replace=True,
             expression=exp.select(exp.Star()).from_(
-                exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path))])
+                exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(text)])
             ),
         )
         try:
             self._con.execute(view.sql(dialect="duckdb"))
+            self._allowed[key].append(allowed)
+            self._con.execute(_set(key, self._allowed[key]))
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot read Parquet {path}: {_message(exc)}") from None
 
@@ -90,6 +127,34 @@ class DuckDBWarehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: The settings that keep a sealed connection inside its database (DuckDB 1.1+ names).
+_LOCKDOWN: tuple[tuple[str, object], ...] = (
+    ("enable_external_access", False),
+    ("autoload_known_extensions", False),
+    ("autoinstall_known_extensions", False),
+    ("lock_configuration", True),
+)
+
+
+def _set(name: str, value: object) -> str:
+    """`SET name = value` as SQL, the value a literal (a list of paths becomes a list literal)."""
+    if isinstance(value, bool):
+        literal: exp.Expr = exp.Boolean(this=value)
+    elif isinstance(value, list):
+        literal = exp.Array(expressions=[exp.Literal.string(str(v)) for v in value])
+    else:
+        literal = exp.Literal.string(str(value))
+    item = exp.SetItem(this=exp.EQ(this=exp.column(name), expression=literal))
+    return exp.Set(expressions=[item]).sql(dialect="duckdb")
+
+
+def _glob_root(pattern: str) -> str:
+    """The directory a glob cannot leave: the path up to its first wildcard part."""
+    parts = Path(pattern).parts
+    first = next(i for i, p in enumerate(parts) if glob.has_magic(p))
+    return str(Path(*parts[:first]))
 
 
 def _message(exc: BaseException) -> str:
