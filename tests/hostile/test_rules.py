@@ -115,3 +115,45 @@ def test_a_manifest_source_with_a_url_identifier_is_refused_in_rule_files() -> N
             nodes={source.unique_id: source},
         )
     assert str(got.value).startswith("r.yml:3: ") and "is a URL, not a table" in str(got.value)
+
+
+# --- 8: YAML that expands without bound -------------------------------------------------------------
+
+
+def _laughs(levels: int) -> str:
+    """A billion-laughs rule file: each level lists the previous one nine times (9**levels leaves)."""
+    lines = ["version: 1", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    lines.append(f"tables: [{{relation: t, checks: *l{levels}}}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_rule_file_is_refused_in_one_line(shop: Path) -> None:
+    code, output = _check(shop, _laughs(9))  # 9**10 values once expanded
+    assert code == 2 and "Traceback" not in output
+    assert output.strip() == (
+        f"pipewatch: error: {shop / 'rules.yml'}:1: YAML aliases expand to more than 1,000,000 values"
+        " (refused, as a billion-laughs document would be)"
+    )
+
+
+def test_aliases_shared_between_tables_still_load_as_written() -> None:
+    text = "version: 1\ntables:\n  - {relation: t0, checks: &c [{not_null: a}, {unique: a}]}\n" + "".join(
+        f"  - {{relation: t{i}, checks: *c}}\n" for i in range(1, 5)
+    )
+    rules = parse_rules(text, source="r.yml")
+    assert [(t.target.relation, len(t.checks)) for t in rules.tables] == [(f"t{i}", 2) for i in range(5)]
+
+
+def test_a_self_referencing_alias_is_refused_with_its_line() -> None:
+    text = "version: 1\ntables:\n  - &t {relation: t, checks: [*t]}\n"
+    with pytest.raises(ConfigError) as got:
+        parse_rules(text, source="r.yml")
+    assert str(got.value) == "r.yml:3: a YAML alias refers to a value that contains it"
+
+
+def test_thousands_of_nested_brackets_are_refused_not_a_recursion_error() -> None:
+    text = "version: 1\ntables: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(ConfigError) as got:
+        parse_rules(text, source="r.yml")
+    assert str(got.value) == "r.yml:1: YAML nested more than 100 levels deep"
