@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -147,20 +148,21 @@ class _Loader:
 
     def finish(self) -> RuleSet:
         """Check ids across files, then the rule set, or one ConfigError listing every problem."""
-        seen: dict[str, Location] = {}
+        places: dict[str, list[Location]] = {}
         for table in self.ruleset.tables:
             for check in table.checks:
-                cid = check_id(table, check)
-                if cid in seen:
-                    self.problems.append(
-                        (
-                            check.loc.file,
-                            check.loc.line,
-                            f"check `{cid}` is already defined at {seen[cid]}; give one of them a `name`",
-                        )
+                places.setdefault(check_id(table, check), []).append(check.loc)
+        for cid, locs in places.items():
+            if len(locs) > 1:  # said once per id, with a count, however many copies there are
+                again = locs[1]
+                more = f" ({len(locs) - 1} more definitions)" if len(locs) > 2 else ""
+                self.problems.append(
+                    (
+                        again.file,
+                        again.line,
+                        f"check `{cid}` is already defined at {locs[0]}{more}; give one of them a `name`",
                     )
-                else:
-                    seen[cid] = check.loc
+                )
         if self.problems:
             lines = [f"{f}:{n}: {m}" if n else f"{f}: {m}" for f, n, m in self.problems]
             raise ConfigError("\n".join(lines))
@@ -434,6 +436,11 @@ def _per_column(
         cols = ld._columns(value, kind)
     if "name" in args and len(cols) > 1:
         raise ld.fail(args["name"].line, f"{kind}: `name` needs a single column (got {len(cols)})")
+    repeated = {c: n for c, n in Counter(cols).items() if n > 1}
+    if repeated:  # one line per column however often it repeats, not one per copy
+        for col, times in repeated.items():
+            ld.err(value.line, f"{kind}: column `{col}` is listed {times} times")
+        raise _Invalid()
     checks: list[Check] = []
     for col in cols:
         common = ld._common(kind, args, line, f"{kind}({col})")
