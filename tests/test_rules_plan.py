@@ -23,6 +23,10 @@ DIALECTS = ["duckdb", "postgres", "snowflake", "bigquery", "databricks", "redshi
 SEPARATOR = "\n;\n"
 
 
+#: The checked table's columns as a warehouse would list them for a row sample (the checked one moves first).
+SAMPLED_COLUMNS = ("order_id", "email", "customer_id")
+
+
 def golden_plan(dialect: str) -> Plan:
     return plan(load_rules(GOLDEN / "rules.yml", dialect=dialect), dialect, samples=5)
 
@@ -36,8 +40,13 @@ def render(dialect: str) -> str:
             cc = pc.compiled
             if cc.followup is not None:
                 parts.append(f"-- follow-up: {pc.check.name}\n{_sql(cc.followup(5), dialect)}")
-            if cc.sample_query is not None and pc.check.type in ("unique", "relationships", "matches"):
+            if pc.check.type not in ("unique", "relationships", "matches"):
+                continue
+            if cc.sample_query is not None:
                 parts.append(f"-- samples: {pc.check.name}\n{_sql(cc.sample_query(5), dialect)}")
+            if cc.sample_rows is not None:
+                sampled = cc.sample_rows(5, SAMPLED_COLUMNS)
+                parts.append(f"-- samples: {pc.check.name}\n{_sql(sampled, dialect)}")
     return SEPARATOR.join(parts) + "\n"
 
 

@@ -18,8 +18,11 @@ from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
+from sqlglot import exp
+
 from pipewatch.rules.planner import Plan, PlannedCheck, Statement, build_statement, plan
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
+from pipewatch.rules.samples import sample_record, shorten
 from pipewatch.rules.scoring import exceeds, status_for, thresholds
 from pipewatch.rules.spec import Check, Freshness, NotNullProportion, RowCount, RuleSet, TableSpec, check_id
 from pipewatch.warehouse.base import QueryError, Warehouse, as_utc
@@ -203,7 +206,7 @@ def _follow_up(pc: PlannedCheck, res: CheckResult, warehouse: Warehouse, samples
     _judge(res, pc.check, distinct)
     label = pc.check.column_label or "value"
     if samples > 0 and res.status != "pass":
-        res.samples = [{label: jsonable(r[0]), "n": jsonable(r[1])} for r in got.rows[:samples]]
+        res.samples = [shorten({label: jsonable(r[0]), "n": jsonable(r[1])}) for r in got.rows[:samples]]
 
 
 def _group_samples(raw: Any, check: Check) -> list[dict[str, Any]]:
@@ -213,25 +216,48 @@ def _group_samples(raw: Any, check: Check) -> list[dict[str, Any]]:
     for item in raw or []:
         if not isinstance(item, dict):
             continue
-        sample = {name: jsonable(item.get(f"k{i}")) for i, name in enumerate(names)}
+        sample = {name: shorten(jsonable(item.get(f"k{i}"))) for i, name in enumerate(names)}
         sample["n"] = jsonable(item.get("n"))
         out.append(sample)
     return out
 
 
 def _fetch_samples(the_plan: Plan, results: dict[_Key, CheckResult], warehouse: Warehouse, n: int) -> None:
+    columns: dict[str, list[str] | QueryError] = {}  # relation -> its column names, probed once
     for st in the_plan.statements:
         for pc in st.checks:
             res = results.get(_key(pc.table, pc.check))
-            build = pc.compiled.sample_query
-            if res is None or build is None or res.status not in ("fail", "warn") or res.samples:
+            compiled = pc.compiled
+            if res is None or res.status not in ("fail", "warn") or res.samples:
                 continue
             try:
-                got = warehouse.execute(build(n))
+                if compiled.sample_rows is not None:
+                    query = compiled.sample_rows(n, _columns_of(st, warehouse, columns))
+                elif compiled.sample_query is not None:
+                    query = compiled.sample_query(n)
+                else:
+                    continue
+                got = warehouse.execute(query)
             except QueryError as exc:
                 res.message = f"samples not fetched: {exc.message}"
                 continue
-            res.samples = [dict(zip(got.columns, map(jsonable, r), strict=False)) for r in got.rows[:n]]
+            res.samples = [shorten(jsonable(sample_record(got.columns, r))) for r in got.rows[:n]]
+
+
+def _columns_of(st: Statement, warehouse: Warehouse, known: dict[str, list[str] | QueryError]) -> list[str]:
+    """The checked table's column names as the warehouse has them (one `LIMIT 0` query per relation)."""
+    rel = st.target.ref.relation
+    if rel not in known:
+        try:
+            known[rel] = warehouse.execute(
+                exp.select(exp.Star()).from_(st.target.base(st.dialect)).limit(0)
+            ).columns
+        except QueryError as exc:
+            known[rel] = exc
+    got = known[rel]
+    if isinstance(got, QueryError):
+        raise got
+    return got
 
 
 def _report(rules: RuleSet, results: dict[_Key, CheckResult], dialect: str) -> QualityReport:

@@ -28,15 +28,9 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from pipewatch.errors import ConfigError
-from pipewatch.rules.compiler import (
-    N_COL,
-    CompiledCheck,
-    KeySet,
-    Measure,
-    Scope,
-    Target,
-    compile_check,
-)
+from pipewatch.rules.compiler import CompiledCheck, compile_check
+from pipewatch.rules.measures import N_COL, KeySet, Measure
+from pipewatch.rules.scope import Scope, Target
 from pipewatch.rules.spec import Check, RuleSet, TableSpec
 from pipewatch.rules.sqltext import SqlTextError, column, name_key, parse_boolean
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sqlglot import exp
 
 from pipewatch.commands.check import check_command
 from pipewatch.errors import ConfigError
-from pipewatch.rules import parse_rules, plan
+from pipewatch.rules import parse_rules, plan, run_checks
 from pipewatch.rules.dbt_tests import dbt_test_rules
 from pipewatch.rules.spec import NotNull, TableRef, TableSpec
-from pipewatch.warehouse.base import QueryError
+from pipewatch.warehouse.base import QueryError, QueryResult
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
 from tests.factories import make_node, make_test_info
 
@@ -157,3 +159,93 @@ def test_thousands_of_nested_brackets_are_refused_not_a_recursion_error() -> Non
     with pytest.raises(ConfigError) as got:
         parse_rules(text, source="r.yml")
     assert str(got.value) == "r.yml:1: YAML nested more than 100 levels deep"
+
+
+# --- 9: samples, repeated errors, long value lists, the order of complaints -------------------------
+
+
+class _Recording(DuckDBWarehouse):
+    """The in-memory warehouse, remembering every row it returned (to see what left the database)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.returned: list[tuple[object, ...]] = []
+
+    def execute(self, statement: exp.Expr | str) -> QueryResult:
+        got = super().execute(statement)
+        self.returned.extend(got.rows)
+        return got
+
+
+def test_row_samples_are_capped_in_columns_and_value_length_at_the_source() -> None:
+    wide = pd.DataFrame({f"c{i:02}": ["x" * 200_000 if i == 5 else "v"] for i in range(30)})
+    wide["checked"] = [None]
+    rules = parse_rules("version: 1\ntables:\n  - relation: wide\n    checks: [{not_null: checked}]\n")
+    with _Recording() as wh:
+        wh.register("wide", wide)
+        (res,) = run_checks(rules, wh, samples=3).checks
+        longest = max(len(str(v)) for row in wh.returned for v in row)
+    assert res.status == "fail" and len(res.samples) == 1
+    (sample,) = res.samples
+    assert len(sample) == 20 and next(iter(sample)) == "checked"
+    assert sample["c05"] == "x" * 200 + "…"
+    assert longest <= 200
+
+
+def test_a_column_listed_5000_times_is_one_error_with_a_count() -> None:
+    text = (
+        "version: 1\ntables:\n  - relation: t\n    checks:\n      - not_null: ["
+        + ", ".join(["a"] * 5000)
+        + "]\n"
+    )
+    with pytest.raises(ConfigError) as got:
+        parse_rules(text, source="r.yml")
+    assert str(got.value) == "r.yml:5: not_null: column `a` is listed 5000 times"
+
+
+def test_the_same_check_defined_many_times_is_said_once() -> None:
+    text = "version: 1\ntables:\n" + "  - {relation: t, checks: [{not_null: a}]}\n" * 50
+    with pytest.raises(ConfigError) as got:
+        parse_rules(text, source="r.yml")
+    assert str(got.value) == (
+        "r.yml:4: check `t::not_null(a)` is already defined at r.yml:3 (49 more definitions);"
+        " give one of them a `name`"
+    )
+
+
+def _accepted(n: int) -> str:
+    values = ", ".join(f"v{i}" for i in range(n))
+    return f"version: 1\ntables:\n  - relation: t\n    checks: [{{accepted_values: {{column: s, values: [{values}]}}}}]\n"
+
+
+def test_a_long_accepted_values_list_is_a_hash_lookup_not_a_comparison_per_value() -> None:
+    # On DuckDB `s IN ('v0', ..., 'v199999')` compares every row with every value (rows x values);
+    # the list must reach the engine as a set it hashes once, and the plan must grow linearly.
+    sizes = {}
+    for n in (2_000, 8_000):
+        (st,) = plan(parse_rules(_accepted(n)), "duckdb").statements
+        (member,) = list(st.expression.find_all(exp.In))
+        assert member.args.get("query") is not None and not member.expressions
+        sizes[n] = sum(1 for _ in st.expression.walk())
+    assert 3.5 < sizes[8_000] / sizes[2_000] < 4.5
+
+
+def test_a_long_accepted_values_list_still_counts_as_dbt_does() -> None:
+    frame = pd.DataFrame({"s": ["v1", "v2", "bad", "bad", "worse", None]})
+    with DuckDBWarehouse() as wh:
+        wh.register("t", frame)
+        (res,) = run_checks(parse_rules(_accepted(500)), wh, samples=5).checks
+    assert (res.failing_rows, res.affected_rows) == (2, 3)
+    assert res.samples == [{"s": "bad", "n": 2}, {"s": "worse", "n": 1}]
+
+
+def test_a_missing_rules_path_is_reported_before_the_dbt_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(tmp_path))  # no profiles.yml there either
+    got = CliRunner().invoke(
+        check_command,
+        ["--project-dir", str(tmp_path), "--rules", str(tmp_path / "nonexistent"), "--no-history"],
+    )
+    assert got.exit_code == 2
+    assert got.output.strip() == f"pipewatch: error: {tmp_path / 'nonexistent'}: no such rule file or folder"
