@@ -82,8 +82,9 @@ class CompiledCheck:
 
 
 @singledispatch
-def compile_check(check: Check, target: Target, scope: Scope) -> CompiledCheck:
-    """The measures of one check: each check class registers its own compile function below."""
+def compile_check(check: Check, _target: Target, _scope: Scope) -> CompiledCheck:
+    """The measures of one check (against `target`, sharing `scope`): each check class registers its own
+    compile function below."""
     raise TypeError(f"no compile function for check type {type(check).__name__}")
 
 
@@ -207,7 +208,7 @@ def _relationships(check: Relationships, target: Target, scope: Scope) -> Compil
     join = scope.join(check.to, check.field, check.column)
     cond = exp.and_(
         exp.Not(this=exp.Is(this=column(check.column, d), expression=exp.Null())),
-        exp.Is(this=join.key(d), expression=exp.Null()),
+        exp.Is(this=join.key(), expression=exp.Null()),
     )
     return CompiledCheck(
         check,

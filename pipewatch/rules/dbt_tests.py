@@ -107,7 +107,7 @@ def _import(
     if info.fail_calc is not None and "".join(info.fail_calc.split()).lower() != "count(*)":
         raise Unsupported(f"fail_calc `{info.fail_calc}`: pipewatch counts failing rows (count(*)) only")
     no_jinja(info.kwargs, "arguments")
-    target = _tested_relation(info, nodes, dialect)
+    target = _tested_relation(info, nodes)
     where = info.where
     if where is not None:
         no_jinja(where, "`where`")
@@ -119,7 +119,7 @@ def _import(
     return target, where, build(ctx)
 
 
-def _tested_relation(info: TestInfo, nodes: Mapping[str, Node], dialect: str) -> TableRef:
+def _tested_relation(info: TestInfo, nodes: Mapping[str, Node]) -> TableRef:
     if info.attached_node is None:
         raise Unsupported("dbt does not say which model this test is attached to")
     parent = nodes.get(info.attached_node)

@@ -113,11 +113,11 @@ class Measure:
         """The aggregate over the base rows (None if it needs grouped rows)."""
         return None
 
-    def over_groups(self, in_set: exp.Expr | None, n: exp.Expr) -> exp.Expr | None:
+    def over_groups(self, _in_set: exp.Expr | None, _n: exp.Expr) -> exp.Expr | None:
         """The aggregate over group rows of the key set `in_set` selects, each of `n` base rows."""
         return None
 
-    def group_filter(self, n: exp.Expr) -> exp.Expr | None:
+    def group_filter(self, _n: exp.Expr) -> exp.Expr | None:
         """The only group rows this measure looks at (None: all of them).
 
         The planner ORs these into a WHERE on the grouped rows, so the outer aggregates see the few
@@ -166,7 +166,7 @@ class CountIf(Measure):
         """SUM(CASE WHEN in_set AND cond THEN n END)."""
         return exp.Sum(this=when(all_of(in_set, self.cond.copy()), n.copy()))
 
-    def group_filter(self, n: exp.Expr) -> exp.Expr | None:
+    def group_filter(self, _n: exp.Expr) -> exp.Expr | None:
         """Groups where the condition holds."""
         return self.cond.copy()
 
@@ -191,7 +191,7 @@ class MaxOf(Measure):
         """MAX(value)."""
         return exp.Max(this=self.value.copy())
 
-    def over_groups(self, in_set: exp.Expr | None, n: exp.Expr) -> exp.Expr:
+    def over_groups(self, in_set: exp.Expr | None, _n: exp.Expr) -> exp.Expr:
         """MAX(CASE WHEN in_set THEN value END)."""
         return exp.Max(this=when(in_set, self.value.copy()))
 
@@ -211,7 +211,7 @@ class GroupMeasure(Measure):
     skip_null_keys: bool = False
     k: int = 0
 
-    def identity(self, dialect: str) -> str:
+    def identity(self, _dialect: str) -> str:
         """By key set, kind and NULL handling (samples also by key order: it fixes the struct fields)."""
         keys = list(self.ks.names) if self.what == "sample" else sorted(self.ks.keys)
         return f"group:{self.what}:{keys}:{self.skip_null_keys}:{self.k}"

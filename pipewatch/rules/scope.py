@@ -33,7 +33,7 @@ class ParentJoin:
     child_column: str
     alias: str
 
-    def key(self, dialect: str) -> exp.Column:
+    def key(self) -> exp.Column:
         """The joined parent key (NULL when the child row is an orphan)."""
         return exp.Column(
             this=exp.to_identifier(PARENT_KEY, quoted=True), table=exp.to_identifier(self.alias, quoted=True)
@@ -51,7 +51,7 @@ class ParentJoin:
 
     def on(self, dialect: str) -> exp.Expr:
         """child_column = alias.pw__k."""
-        return exp.EQ(this=column(self.child_column, dialect), expression=self.key(dialect))
+        return exp.EQ(this=column(self.child_column, dialect), expression=self.key())
 
 
 @dataclass
