@@ -25,7 +25,7 @@ from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 from pipewatch.rules.samples import sample_record, shorten
 from pipewatch.rules.scoring import exceeds, status_for, thresholds
 from pipewatch.rules.spec import Check, Freshness, NotNullProportion, RowCount, RuleSet, TableSpec, check_id
-from pipewatch.warehouse.base import QueryError, Warehouse, as_utc
+from pipewatch.warehouse.base import QueryError, Warehouse, as_utc, execute_all
 
 _Key = tuple[int, int]  # (id of table spec, id of check)
 #: A failed statement with at most this many checks is re-run check by check; larger ones are bisected.
@@ -68,7 +68,7 @@ def _run_statement(
 ) -> Iterator[tuple[_Key, CheckResult]]:
     sql = st.sql(pretty=True)
     try:
-        result = warehouse.execute(st.expression)
+        row = _fetch_row(st, warehouse)
     except QueryError as exc:
         if len(st.checks) == 1:
             pc = st.checks[0]
@@ -87,13 +87,23 @@ def _run_statement(
                 build_statement(part, st.dialect, samples=st.samples), warehouse, now, samples
             )
         return
-    row = result.rows[0] if result.rows else tuple(None for _ in st.columns)
     total = _int(row[st.total])
     for pc in st.checks:
         res = _evaluate(pc, row, total, sql, now)
         if pc.compiled.followup is not None and res.failing_rows is None and res.affected_rows:
             _follow_up(pc, res, warehouse, samples)
         yield _key(pc.table, pc.check), res
+
+
+def _fetch_row(st: Statement, warehouse: Warehouse) -> tuple[Any, ...]:
+    """The statement's one result row: the fused query's, or its passes' rows side by side."""
+    if not st.split:
+        result = warehouse.execute(st.expression)
+        return result.rows[0] if result.rows else tuple(None for _ in st.columns)
+    row: tuple[Any, ...] = ()
+    for got in execute_all(warehouse, st.passes):
+        row += got.rows[0] if got.rows else tuple(None for _ in got.columns)
+    return row
 
 
 def _base(table: TableSpec, check: Check, sql: str) -> CheckResult:

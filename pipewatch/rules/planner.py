@@ -33,6 +33,7 @@ from pipewatch.rules.measures import N_COL, KeySet, Measure, when
 from pipewatch.rules.scope import Scope, Target
 from pipewatch.rules.spec import Check, RuleSet, TableSpec
 from pipewatch.rules.sqltext import SqlTextError, column, name_key, parse_boolean
+from pipewatch.warehouse.dialects import splits_passes
 
 #: The passes a statement can make over its relation (see the module docstring).
 FLAT, JOINED, GROUPED = "flat", "joined", "grouped"
@@ -66,6 +67,10 @@ class Statement:
     scans: dict[str, Counter[str]] = field(default_factory=dict)  # relation -> column -> reads
     dialect: str = "duckdb"
     samples: int = 0  # the sample size the statement was planned with (re-planning keeps it)
+    # The passes as statements of their own, in column order; `split`: the engine runs these (their
+    # one-row results side by side are the fused row) instead of `expression` (see warehouse.dialects).
+    passes: tuple[exp.Select, ...] = ()
+    split: bool = False
 
     def sql(self, pretty: bool = False) -> str:
         """The statement in its dialect (raises if sqlglot cannot express a construct there)."""
@@ -153,6 +158,8 @@ def build_statement(items: list[tuple[TableSpec, Check]], dialect: str, *, sampl
         parts=tuple(used),
         dialect=dialect,
         samples=samples,
+        passes=tuple(selects),
+        split=len(selects) > 1 and splits_passes(dialect),
     )
     st.scans = _scans(st, passes, layout)
     return st
