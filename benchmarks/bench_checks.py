@@ -398,7 +398,9 @@ def contenders(data: Data) -> tuple[list[Contender], list[Skipped], dict[str, st
         )
         worker = [py, str(CHECKS / "run_pipewatch.py"), rules, db]
         pw0, pw5, parse_pw = [*worker, "0"], [*worker, "5"], parse_worker
-    out.append(Contender("pipewatch --samples 0", pw0, parse_pw, "1 fused statement", env, (0, 1)))
+    out.append(
+        Contender("pipewatch --samples 0", pw0, parse_pw, "1 statement per pass, concurrent", env, (0, 1))
+    )
     out.append(
         Contender("pipewatch (samples 5)", pw5, parse_pw, "+ LIMIT queries for failing checks", env, (0, 1))
     )

@@ -111,27 +111,20 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
 
 def run_requested_checks(request: QualityRequest, config: Config, run: Run) -> QualityReport:
     """Run the requested rules and dbt tests on one warehouse connection, closed whatever happens."""
-    from pipewatch.rules.api import run_quality
-    from pipewatch.warehouse import open_warehouse
+    from pipewatch.rules.api import check_project
 
-    warehouse = open_warehouse(
+    return check_project(
+        config,
+        rules_path=request.rules_path,
+        dbt_tests=request.dbt_tests,
+        run=run,
+        samples=request.samples,
         duckdb=request.duckdb,
         project_dir=request.project_dir,
         profiles_dir=request.profiles_dir,
         target=request.target,
         profile=request.profile,
     )
-    try:
-        return run_quality(
-            config,
-            rules_path=request.rules_path,
-            dbt_tests=request.dbt_tests,
-            run=run,
-            warehouse=warehouse,
-            samples=request.samples,
-        )
-    finally:
-        warehouse.close()
 
 
 def write_report(

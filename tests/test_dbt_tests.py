@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from pipewatch.artifacts.model import Node
 from pipewatch.rules import plan, run_checks
-from pipewatch.rules.dbt_tests import _max_failures, _Unsupported, dbt_test_rules
+from pipewatch.rules.dbt_test_context import Unsupported, max_failures
+from pipewatch.rules.dbt_tests import dbt_test_rules
 from pipewatch.rules.spec import (
     AcceptedValues,
     Duplicates,
@@ -134,8 +135,8 @@ def test_threshold_translation_agrees_with_dbt(op: str, n: int, failures: int, s
     condition = f"{spaces}{op}{spaces}{n}{spaces}"
     dbt_fails = {">": failures > n, ">=": failures >= n, "!=": failures != n, "<>": failures != n}[op]
     try:
-        limit = _max_failures(condition)
-    except _Unsupported:
+        limit = max_failures(condition)
+    except Unsupported:
         # Only conditions a failing-rows limit cannot say: `!= N` for N > 0, and `>= 0` (always fails).
         assert (op in ("!=", "<>") and n != 0) or (op == ">=" and n == 0)
         return

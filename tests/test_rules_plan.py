@@ -23,6 +23,10 @@ DIALECTS = ["duckdb", "postgres", "snowflake", "bigquery", "databricks", "redshi
 SEPARATOR = "\n;\n"
 
 
+#: The checked table's columns as a warehouse would list them for a row sample (the checked one moves first).
+SAMPLED_COLUMNS = ("order_id", "email", "customer_id")
+
+
 def golden_plan(dialect: str) -> Plan:
     return plan(load_rules(GOLDEN / "rules.yml", dialect=dialect), dialect, samples=5)
 
@@ -36,8 +40,13 @@ def render(dialect: str) -> str:
             cc = pc.compiled
             if cc.followup is not None:
                 parts.append(f"-- follow-up: {pc.check.name}\n{_sql(cc.followup(5), dialect)}")
-            if cc.sample_query is not None and pc.check.type in ("unique", "relationships", "matches"):
+            if pc.check.type not in ("unique", "relationships", "matches"):
+                continue
+            if cc.sample_query is not None:
                 parts.append(f"-- samples: {pc.check.name}\n{_sql(cc.sample_query(5), dialect)}")
+            if cc.sample_rows is not None:
+                sampled = cc.sample_rows(5, SAMPLED_COLUMNS)
+                parts.append(f"-- samples: {pc.check.name}\n{_sql(sampled, dialect)}")
     return SEPARATOR.join(parts) + "\n"
 
 
@@ -196,3 +205,37 @@ def test_the_duckdb_golden_plan_runs(tmp_path: Path) -> None:
     assert got["unique(customer_id)"] == ("fail", 1)
     assert got["range(signup_date)"] == ("fail", 1)
     assert all(c.total_rows == 2 for c in rep.tables[0].checks)  # the 2025 order is filtered out
+
+
+def test_duckdb_runs_a_tables_passes_as_separate_statements_billed_warehouses_fuse_them() -> None:
+    for dialect in DIALECTS:
+        statements = golden_plan(dialect).statements
+        orders = statements[0]
+        assert len(orders.passes) == len(orders.parts) == 2  # flat (with the join: a `where`) and grouped
+        assert orders.split is (dialect == "duckdb"), dialect
+    assert (
+        not golden_plan("bigquery").statements[0].split and not golden_plan("snowflake").statements[0].split
+    )
+
+
+def test_split_passes_give_the_fused_statements_results() -> None:
+    import duckdb
+
+    from pipewatch.warehouse.duckdb import DuckDBWarehouse
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p AS SELECT * FROM (VALUES (1), (2)) t(id)")
+    con.execute(
+        "CREATE TABLE c AS SELECT * FROM (VALUES (1, 1, 'a'), (1, 3, NULL), (2, NULL, 'b'), (3, 2, 'b')) t(id, pid, s)"
+    )
+    text = (
+        "version: 1\ntables:\n  - relation: c\n    checks:\n      - unique: id\n      - not_null: s\n"
+        "      - relationships: {column: pid, to: {relation: p}, field: id}\n"
+    )
+    rules = parse_rules(text)
+    split = run_checks(rules, DuckDBWarehouse(connection=con), samples=0)
+    (st,) = plan(rules, "duckdb", samples=0).statements
+    assert st.split and len(st.passes) == 3
+    fused = DuckDBWarehouse(connection=con).execute(st.expression).rows[0]
+    assert [c.failing_rows for c in split.checks] == [1, 1, 1]
+    assert fused[st.total] == split.checks[0].total_rows == 4

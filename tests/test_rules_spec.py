@@ -441,3 +441,14 @@ def test_missing_paths_are_config_errors(tmp_path: Path) -> None:
 def test_unknown_dialect_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown SQL dialect"):
         parse_rules(HEAD + "      - not_null: a\n", dialect="klingon")
+
+
+def test_every_check_class_is_declared_once_and_has_a_builder_and_a_compiler() -> None:
+    from pipewatch.rules.compiler import compile_check
+    from pipewatch.rules.rule_checks import BUILDERS
+    from pipewatch.rules.spec import ALL_CHECK_TYPES, CHECK_TYPES
+
+    assert set(BUILDERS) == set(CHECK_TYPES.values())
+    for cls in ALL_CHECK_TYPES.values():
+        assert compile_check.dispatch(cls) is not compile_check.dispatch(object), cls.type
+    assert "not_null_proportion" in ALL_CHECK_TYPES and "not_null_proportion" not in CHECK_TYPES

@@ -11,14 +11,8 @@ import sqlglot
 from pipewatch.errors import ConfigError, WarehouseError
 from pipewatch.rules import parse_rules, run_checks
 from pipewatch.warehouse import QueryError, open_warehouse
-from pipewatch.warehouse.dbt_adapter import (
-    ADAPTER_DIALECTS,
-    DbtAdapterWarehouse,
-    dbt_message,
-    dialect_for,
-    profiles_dir_for,
-    redact,
-)
+from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse, dbt_message, profiles_dir_for, redact
+from pipewatch.warehouse.dialects import ADAPTER_DIALECTS, dialect_for
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
 RULES = """

@@ -62,9 +62,8 @@ def check_command(
     Exit codes: 0 gate passed, 1 gate failed, 2 usage or rule-file error, 3 warehouse unreachable.
     """
     from pipewatch.config import load_config
-    from pipewatch.rules.api import run_quality
+    from pipewatch.rules.api import check_project
     from pipewatch.rules.scoring import gate
-    from pipewatch.warehouse import open_warehouse
 
     if duckdb_path is not None and (profiles_dir or dbt_target or profile):
         raise UsageError(
@@ -75,19 +74,18 @@ def check_command(
     if run is not None:
         for message in run.warnings:
             warn(message)
-    warehouse = open_warehouse(
+    report = check_project(
+        config,
+        rules_path=rules_path,
+        dbt_tests=dbt_tests,
+        run=run,
+        samples=samples,
         duckdb=duckdb_path,
         project_dir=project_dir,
         profiles_dir=profiles_dir,
         target=dbt_target,
         profile=profile,
     )
-    try:
-        report = run_quality(
-            config, rules_path=rules_path, dbt_tests=dbt_tests, run=run, warehouse=warehouse, samples=samples
-        )
-    finally:
-        warehouse.close()
     passed, reasons = gate(report, min_score if min_score is not None else config.min_score)
     if not no_history:
         note = _record(report, run, history_path or config.history_file())

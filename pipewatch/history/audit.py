@@ -12,12 +12,9 @@ path, an open DuckDB connection, or a DB-API connection (psycopg2 and the like).
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
@@ -29,7 +26,9 @@ from pipewatch.history.ingest import IngestResult
 from pipewatch.history.store import HistoryStore
 from pipewatch.rules.spec import TableRef
 from pipewatch.rules.sqltext import SqlTextError, parse_relation, table
-from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, as_utc, render
+from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, as_utc
+from pipewatch.warehouse.dbapi import borrow_warehouse
+from pipewatch.warehouse.dialects import is_missing_table
 
 #: The table `pipewatch.audit()` writes (in the target schema unless configured otherwise).
 AUDIT_TABLE = "pipewatch_audit"
@@ -63,24 +62,6 @@ AUDIT_COLUMNS = (
 )
 #: Invocation ids per `IN (...)` list when fetching rows.
 _IDS_PER_QUERY = 500
-_MISSING_TABLE = re.compile(
-    # DuckDB, PostgreSQL/Redshift, Snowflake, BigQuery, Spark/Databricks, SQLite-likes
-    r"table with name \S+ does not exist|relation \S+ does not exist|object \S+ does not exist"
-    r"|not found: table|table or view not found|TABLE_OR_VIEW_NOT_FOUND|no such table",
-    re.IGNORECASE,
-)
-_DRIVER_DIALECTS = {
-    "psycopg2": "postgres",
-    "psycopg": "postgres",
-    "pg8000": "postgres",
-    "duckdb": "duckdb",
-    "snowflake": "snowflake",
-    "google": "bigquery",
-    "databricks": "databricks",
-    "pyhive": "spark",
-    "redshift_connector": "redshift",
-    "trino": "trino",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +99,7 @@ def ingest_from_warehouse(
     Raises `HistoryError` (exit 2) when the audit table is not there, `WarehouseError` (exit 3) when the
     warehouse cannot be reached or the query fails otherwise.
     """
-    with _as_warehouse(warehouse, dialect) as wh:
+    with borrow_warehouse(warehouse, dialect, "read the audit table") as wh:
         ref = audit_table_ref(table_name, schema, database, wh.dialect)
         found = _query(wh, _distinct_ids(ref, wh.dialect), ref)
         ids = sorted({str(row[0]) for row in found.rows if row[0] is not None})
@@ -280,7 +261,7 @@ def _query(wh: Warehouse, statement: exp.Expr, ref: TableRef) -> QueryResult:
     try:
         return wh.execute(statement)
     except QueryError as exc:
-        if _MISSING_TABLE.search(exc.message):
+        if is_missing_table(exc.message):
             raise HistoryError(
                 f"audit table `{ref.relation}` not found in the warehouse: add "
                 '`on-run-end: ["{{ pipewatch.audit() }}"]` to dbt_project.yml (with the pipewatch dbt package '
@@ -299,78 +280,6 @@ def _recorded_ids(store: HistoryStore) -> set[str]:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-# --- connections --------------------------------------------------------------------------------------
-
-
-class _DbApiWarehouse:
-    """A DB-API 2 connection (psycopg2, snowflake-connector, ...) seen as a `Warehouse`; not closed here."""
-
-    def __init__(self, connection: Any, dialect: str) -> None:
-        self._con = connection
-        self.dialect = dialect
-
-    def execute(self, statement: exp.Expr | str) -> QueryResult:
-        """Run one statement and fetch its rows; a database error becomes `QueryError`."""
-        sql = render(statement, self.dialect)
-        cur = self._con.cursor()
-        try:
-            cur.execute(sql)
-            columns = [d[0] for d in (cur.description or [])]
-            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
-        except Exception as exc:  # every driver has its own Error hierarchy; the message is what counts
-            rollback = getattr(self._con, "rollback", None)
-            if rollback is not None:
-                # A failed statement aborts a PostgreSQL transaction until rolled back; the original
-                # error is the one worth reporting, not a failed rollback.
-                with contextlib.suppress(Exception):
-                    rollback()
-            raise QueryError(" ".join(str(exc).split()) or type(exc).__name__, sql) from None
-        finally:
-            cur.close()
-        return QueryResult(columns, rows)
-
-    def close(self) -> None:
-        """The caller owns the connection: nothing to release."""
-
-
-class _Borrowed:
-    """Context manager yielding a warehouse, closing it only when this module opened it."""
-
-    def __init__(self, wh: Warehouse, owned: bool) -> None:
-        self.wh = wh
-        self.owned = owned
-
-    def __enter__(self) -> Warehouse:
-        return self.wh
-
-    def __exit__(self, *exc: object) -> None:
-        if self.owned:
-            self.wh.close()
-
-
-def _as_warehouse(source: Any, dialect: str | None) -> _Borrowed:
-    from pipewatch.warehouse.duckdb import DuckDBWarehouse
-
-    if isinstance(source, (str, Path)):
-        return _Borrowed(DuckDBWarehouse(source, read_only=True), owned=True)
-    if hasattr(source, "execute") and isinstance(getattr(source, "dialect", None), str):
-        return _Borrowed(source, owned=False)
-    module = type(source).__module__.split(".")[0]
-    if module == "duckdb" or module == "_duckdb":
-        return _Borrowed(DuckDBWarehouse(connection=source), owned=False)
-    if hasattr(source, "cursor"):
-        guessed = dialect or _DRIVER_DIALECTS.get(module)
-        if guessed is None:
-            raise WarehouseError(
-                f"cannot tell the SQL dialect of a {type(source).__module__} connection; pass dialect=..."
-            )
-        return _Borrowed(_DbApiWarehouse(source, guessed), owned=False)
-    raise WarehouseError(
-        f"cannot read the audit table from a {type(source).__name__}: pass a Warehouse, a DuckDB file path, "
-        "or a DB-API connection"
-    )
 
 
 # --- values -------------------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ class AlertPlanner:
             AdapterResponse(),
         )  # fmt: skip
         run = self.state.run
-        verdict = classify_result(result, None, run.adapter_type if run is not None else None)
+        verdict = classify_result(result, run.adapter_type if run is not None else None)
         return {
             "node": failure.unique_id,
             "status": failure.status,

@@ -12,7 +12,7 @@ import yaml
 
 from pipewatch.errors import ConfigError, UsageError
 from pipewatch.rules.engine import run_checks
-from pipewatch.rules.loader import RULE_FILE_SUFFIXES, load_rules, parse_rules
+from pipewatch.rules.loader import RULE_FILE_SUFFIXES, load_rules, parse_rules, rule_files
 from pipewatch.rules.results import QualityReport
 from pipewatch.rules.spec import RuleSet
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
@@ -87,6 +87,45 @@ def run_quality(
     report = run_checks(ruleset, warehouse, samples=samples, now=now)
     report.skipped = skipped
     return report
+
+
+def check_project(
+    config: Config,
+    *,
+    rules_path: str | Path | None = None,
+    dbt_tests: bool = False,
+    run: Run | None = None,
+    samples: int = 5,
+    duckdb: str | Path | None = None,
+    project_dir: str | Path | None = None,
+    profiles_dir: str | Path | None = None,
+    target: str | None = None,
+    profile: str | None = None,
+) -> QualityReport:
+    """Open the project's warehouse, run its checks (`run_quality`), and close it whatever happens.
+
+    What `pipewatch check` and after-run call. The warehouse is the DuckDB file `duckdb`, else the dbt
+    profile of `project_dir` (default `config.project_dir`; `profiles_dir`, `target`, `profile`). The rule files are looked up
+    first, so a missing rules path is reported as such, not as a missing dbt profile.
+    """
+    from pipewatch.warehouse import open_warehouse
+
+    path = rules_location(config, rules_path)
+    if path is not None:
+        rule_files(path)  # ConfigError (exit 2) naming the path when there is nothing there
+    warehouse = open_warehouse(
+        duckdb=duckdb,
+        project_dir=config.project_dir if project_dir is None else project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        profile=profile,
+    )
+    try:
+        return run_quality(
+            config, rules_path=path, dbt_tests=dbt_tests, run=run, warehouse=warehouse, samples=samples
+        )
+    finally:
+        warehouse.close()
 
 
 def rules_location(config: Config, rules_path: str | Path | None = None) -> Path | None:

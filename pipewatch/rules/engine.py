@@ -18,11 +18,14 @@ from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
+from sqlglot import exp
+
 from pipewatch.rules.planner import Plan, PlannedCheck, Statement, build_statement, plan
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
+from pipewatch.rules.samples import sample_record, shorten
 from pipewatch.rules.scoring import exceeds, status_for, thresholds
 from pipewatch.rules.spec import Check, Freshness, NotNullProportion, RowCount, RuleSet, TableSpec, check_id
-from pipewatch.warehouse.base import QueryError, Warehouse, as_utc
+from pipewatch.warehouse.base import QueryError, Warehouse, as_utc, execute_all
 
 _Key = tuple[int, int]  # (id of table spec, id of check)
 #: A failed statement with at most this many checks is re-run check by check; larger ones are bisected.
@@ -65,7 +68,7 @@ def _run_statement(
 ) -> Iterator[tuple[_Key, CheckResult]]:
     sql = st.sql(pretty=True)
     try:
-        result = warehouse.execute(st.expression)
+        row = _fetch_row(st, warehouse)
     except QueryError as exc:
         if len(st.checks) == 1:
             pc = st.checks[0]
@@ -84,13 +87,23 @@ def _run_statement(
                 build_statement(part, st.dialect, samples=st.samples), warehouse, now, samples
             )
         return
-    row = result.rows[0] if result.rows else tuple(None for _ in st.columns)
     total = _int(row[st.total])
     for pc in st.checks:
         res = _evaluate(pc, row, total, sql, now)
         if pc.compiled.followup is not None and res.failing_rows is None and res.affected_rows:
             _follow_up(pc, res, warehouse, samples)
         yield _key(pc.table, pc.check), res
+
+
+def _fetch_row(st: Statement, warehouse: Warehouse) -> tuple[Any, ...]:
+    """The statement's one result row: the fused query's, or its passes' rows side by side."""
+    if not st.split:
+        result = warehouse.execute(st.expression)
+        return result.rows[0] if result.rows else tuple(None for _ in st.columns)
+    row: tuple[Any, ...] = ()
+    for got in execute_all(warehouse, st.passes):
+        row += got.rows[0] if got.rows else tuple(None for _ in got.columns)
+    return row
 
 
 def _base(table: TableSpec, check: Check, sql: str) -> CheckResult:
@@ -203,7 +216,7 @@ def _follow_up(pc: PlannedCheck, res: CheckResult, warehouse: Warehouse, samples
     _judge(res, pc.check, distinct)
     label = pc.check.column_label or "value"
     if samples > 0 and res.status != "pass":
-        res.samples = [{label: jsonable(r[0]), "n": jsonable(r[1])} for r in got.rows[:samples]]
+        res.samples = [shorten({label: jsonable(r[0]), "n": jsonable(r[1])}) for r in got.rows[:samples]]
 
 
 def _group_samples(raw: Any, check: Check) -> list[dict[str, Any]]:
@@ -213,25 +226,48 @@ def _group_samples(raw: Any, check: Check) -> list[dict[str, Any]]:
     for item in raw or []:
         if not isinstance(item, dict):
             continue
-        sample = {name: jsonable(item.get(f"k{i}")) for i, name in enumerate(names)}
+        sample = {name: shorten(jsonable(item.get(f"k{i}"))) for i, name in enumerate(names)}
         sample["n"] = jsonable(item.get("n"))
         out.append(sample)
     return out
 
 
 def _fetch_samples(the_plan: Plan, results: dict[_Key, CheckResult], warehouse: Warehouse, n: int) -> None:
+    columns: dict[str, list[str] | QueryError] = {}  # relation -> its column names, probed once
     for st in the_plan.statements:
         for pc in st.checks:
             res = results.get(_key(pc.table, pc.check))
-            build = pc.compiled.sample_query
-            if res is None or build is None or res.status not in ("fail", "warn") or res.samples:
+            compiled = pc.compiled
+            if res is None or res.status not in ("fail", "warn") or res.samples:
                 continue
             try:
-                got = warehouse.execute(build(n))
+                if compiled.sample_rows is not None:
+                    query = compiled.sample_rows(n, _columns_of(st, warehouse, columns))
+                elif compiled.sample_query is not None:
+                    query = compiled.sample_query(n)
+                else:
+                    continue
+                got = warehouse.execute(query)
             except QueryError as exc:
                 res.message = f"samples not fetched: {exc.message}"
                 continue
-            res.samples = [dict(zip(got.columns, map(jsonable, r), strict=False)) for r in got.rows[:n]]
+            res.samples = [shorten(jsonable(sample_record(got.columns, r))) for r in got.rows[:n]]
+
+
+def _columns_of(st: Statement, warehouse: Warehouse, known: dict[str, list[str] | QueryError]) -> list[str]:
+    """The checked table's column names as the warehouse has them (one `LIMIT 0` query per relation)."""
+    rel = st.target.ref.relation
+    if rel not in known:
+        try:
+            known[rel] = warehouse.execute(
+                exp.select(exp.Star()).from_(st.target.base(st.dialect)).limit(0)
+            ).columns
+        except QueryError as exc:
+            known[rel] = exc
+    got = known[rel]
+    if isinstance(got, QueryError):
+        raise got
+    return got
 
 
 def _report(rules: RuleSet, results: dict[_Key, CheckResult], dialect: str) -> QualityReport:

@@ -3,6 +3,11 @@
 Rule-file errors must say `file:line: message`, so the loader composes the YAML node graph
 (`yaml.compose`, safe tags only) and converts it to `LMap` / `LSeq` / `LScalar` values that carry
 the 1-based line of every key and item, instead of the bare dicts `yaml.safe_load` returns.
+
+Aliases are shared, never copied, and a document is measured before it is converted: one whose
+aliases expand past `MAX_NODES` (a "billion laughs"), that refers to itself, or that nests deeper
+than `MAX_DEPTH` is refused with the line of its root, because everything after the loader walks
+the expanded values.
 """
 
 from __future__ import annotations
@@ -11,6 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+#: The most values a rule file may hold once its aliases are expanded (real rule files hold thousands).
+MAX_NODES = 1_000_000
+#: The deepest nesting a rule file may have (real ones nest about six levels).
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,8 @@ def load_located(text: str) -> Located | None:
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # PyYAML composes recursively: thousands of nested brackets end here
+        raise LocatedYAMLError(1, f"YAML nested more than {MAX_DEPTH} levels deep") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -79,10 +91,64 @@ def load_located(text: str) -> Located | None:
         raise LocatedYAMLError(1, f"YAML error: {exc}") from None
     if node is None:
         return None
-    return _convert(node, yaml.SafeLoader(""))
+    _measure(node)
+    return _convert(node, yaml.SafeLoader(""), {})
 
 
-def _convert(node: yaml.Node, loader: yaml.SafeLoader) -> Located:
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _measure(root: yaml.Node) -> None:
+    """Refuse a node graph that expands past MAX_NODES, nests past MAX_DEPTH, or contains itself.
+
+    Each distinct node is measured once (its expanded size memoized), so this is linear in the
+    document's text however many times its aliases repeat.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    # An explicit stack (node, depth, children pushed?) so a deep document cannot overflow Python's.
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, expanded = stack.pop()
+        key = id(node)
+        if expanded:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in _children(node))
+            if sizes[key] > MAX_NODES:
+                raise LocatedYAMLError(
+                    root.start_mark.line + 1,
+                    f"YAML aliases expand to more than {MAX_NODES:,} values (refused, as a billion-laughs"
+                    " document would be)",
+                )
+            continue
+        if key in sizes:
+            continue
+        line = node.start_mark.line + 1
+        if key in on_path:
+            raise LocatedYAMLError(line, "a YAML alias refers to a value that contains it")
+        if depth > MAX_DEPTH:
+            raise LocatedYAMLError(line, f"YAML nested more than {MAX_DEPTH} levels deep")
+        on_path.add(key)
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in _children(node) if id(c) not in sizes)
+
+
+def _convert(node: yaml.Node, loader: yaml.SafeLoader, seen: dict[int, Located]) -> Located:
+    """The located value of `node`; an aliased node is converted once and shared (`seen`)."""
+    done = seen.get(id(node))
+    if done is not None:
+        return done
+    value = _convert_new(node, loader, seen)
+    seen[id(node)] = value
+    return value
+
+
+def _convert_new(node: yaml.Node, loader: yaml.SafeLoader, seen: dict[int, Located]) -> Located:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.ScalarNode):
         try:
@@ -90,13 +156,13 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader) -> Located:
         except yaml.YAMLError as exc:
             raise LocatedYAMLError(line, f"bad YAML value: {exc}") from None
     if isinstance(node, yaml.SequenceNode):
-        return LSeq([_convert(item, loader) for item in node.value], line)
+        return LSeq([_convert(item, loader, seen) for item in node.value], line)
     if isinstance(node, yaml.MappingNode):
         items: dict[str, Located] = {}
         key_lines: dict[str, int] = {}
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
-            key = _convert(key_node, loader)
+            key = _convert(key_node, loader, seen)
             if not isinstance(key, LScalar) or key.value is None or isinstance(key.value, (list, dict)):
                 raise LocatedYAMLError(key_line, "mapping keys must be plain names")
             name = str(key.value)
@@ -104,7 +170,7 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader) -> Located:
                 raise LocatedYAMLError(key_line, "YAML merge keys (`<<`) are not supported in rule files")
             if name in items:
                 raise LocatedYAMLError(key_line, f"duplicate key `{name}`")
-            items[name] = _convert(value_node, loader)
+            items[name] = _convert(value_node, loader, seen)
             key_lines[name] = key_line
         return LMap(items, line, key_lines)
     raise LocatedYAMLError(line, "unsupported YAML node")

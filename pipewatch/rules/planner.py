@@ -28,17 +28,12 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from pipewatch.errors import ConfigError
-from pipewatch.rules.compiler import (
-    N_COL,
-    CompiledCheck,
-    KeySet,
-    Measure,
-    Scope,
-    Target,
-    compile_check,
-)
+from pipewatch.rules.compiler import CompiledCheck, compile_check
+from pipewatch.rules.measures import N_COL, KeySet, Measure, when
+from pipewatch.rules.scope import Scope, Target
 from pipewatch.rules.spec import Check, RuleSet, TableSpec
 from pipewatch.rules.sqltext import SqlTextError, column, name_key, parse_boolean
+from pipewatch.warehouse.dialects import splits_passes
 
 #: The passes a statement can make over its relation (see the module docstring).
 FLAT, JOINED, GROUPED = "flat", "joined", "grouped"
@@ -72,6 +67,10 @@ class Statement:
     scans: dict[str, Counter[str]] = field(default_factory=dict)  # relation -> column -> reads
     dialect: str = "duckdb"
     samples: int = 0  # the sample size the statement was planned with (re-planning keeps it)
+    # The passes as statements of their own, in column order; `split`: the engine runs these (their
+    # one-row results side by side are the fused row) instead of `expression` (see warehouse.dialects).
+    passes: tuple[exp.Select, ...] = ()
+    split: bool = False
 
     def sql(self, pretty: bool = False) -> str:
         """The statement in its dialect (raises if sqlglot cannot express a construct there)."""
@@ -141,166 +140,209 @@ def build_statement(items: list[tuple[TableSpec, Check]], dialect: str, *, sampl
     target = Target(spec0.target, where)
     scope = Scope(dialect, samples)
     compiled = [(spec, compile_check(check, target, scope)) for spec, check in items]
-
-    keysets: dict[frozenset[str], KeySet] = {}
-    for _, cc in compiled:
-        for m in cc.measures.values():
-            ks = m.keyset
-            if ks is not None and ks.keys not in keysets:
-                keysets[ks.keys] = ks
-    # Key columns in first-seen order; GROUPING(col) per column tells the sets apart.
-    key_names: dict[str, str] = {}
-    for ks in keysets.values():
-        for name in ks.names:
-            key_names.setdefault(name_key(name, dialect), name)
-    key_order = list(key_names)
-    join_cols = frozenset(name_key(j.child_column, dialect) for j in scope.joins.values())
-    # Parent joins get a pass of their own (measured ~10% faster on DuckDB: the join then carries one
-    # column, not every column the flat aggregates read) unless a `where` would be read once more.
-    join_pass = JOINED if where is None else FLAT
-
-    def in_set(ks: KeySet) -> exp.Expr | None:
-        """The condition selecting the group rows of key set `ks` (None when there is only one)."""
-        if len(keysets) == 1:
-            return None
-        conds = [
-            exp.EQ(this=exp.column(f"pw__g{i}"), expression=exp.Literal.number(0 if k in ks.keys else 1))
-            for i, k in enumerate(key_order)
-        ]
-        return exp.and_(*conds)
-
-    def home(m: Measure) -> tuple[str, KeySet | None]:
-        """Where a measure is computed: over groups of a key set, in the joined pass, or in the flat pass."""
-        if m.keyset is not None:
-            return GROUPED, m.keyset
-        if m.needs_join:
-            return join_pass, None
-        cols = m.columns
-        if cols:
-            fits = [ks for ks in keysets.values() if cols <= ks.keys]
-            if fits:
-                return GROUPED, min(fits, key=lambda ks: len(ks.keys))
-            if cols <= join_cols:
-                return join_pass, None
-        return FLAT, None
-
-    n = exp.column(N_COL, quoted=True)
-    parts: dict[str, list[tuple[exp.Expr, Measure]]] = {FLAT: [], JOINED: [], GROUPED: []}
-    group_filters: dict[str, exp.Expr | None] = {}
-    slot: dict[str, tuple[str, int]] = {}  # measure identity -> (part, index in part)
-    roles: list[tuple[TableSpec, CompiledCheck, dict[str, tuple[str, int]]]] = []
-    for spec, cc in compiled:
-        where_is: dict[str, tuple[str, int]] = {}
-        for role, m in cc.measures.items():
-            ident = m.identity(dialect)
-            if ident not in slot:
-                part, ks = home(m)
-                if part == GROUPED:
-                    assert ks is not None
-                    agg = m.over_groups(in_set(ks), n)
-                    gf = m.group_filter(n)
-                    group_filters[gf.sql(dialect=dialect) if gf is not None else ""] = gf
-                else:
-                    agg = m.flat()
-                assert agg is not None
-                parts[part].append((agg, m))
-                slot[ident] = (part, len(parts[part]) - 1)
-            where_is[role] = slot[ident]
-        roles.append((spec, cc, where_is))
-
-    # The row count comes from the first pass that runs: flat, else joined, else grouped.
-    used = [p for p in (FLAT, JOINED, GROUPED) if parts[p]]
-    if not used:
-        used = [FLAT]
-    counted = used[0]
-    base = target.base(dialect)
-    selects: list[exp.Select] = []
-    columns: list[str] = []
-    offset: dict[str, int] = {}
-    for part in used:
-        items_ = [(e, f"c{len(columns) + i + (part == counted)}") for i, (e, _) in enumerate(parts[part])]
-        offset[part] = len(columns) + (1 if part == counted else 0)
-        if part == counted:
-            columns.append("total")
-        columns.extend(a for _, a in items_)
-        if part in (FLAT, JOINED):
-            q = exp.select(*(exp.alias_(e, a) for e, a in items_))
-            if part == counted:
-                q = exp.select(exp.alias_(exp.Count(this=exp.Star()), "total"), *q.expressions)
-            q = q.from_(base.copy())
-            if part == join_pass:
-                for join in scope.joins.values():
-                    q = q.join(join.subquery(dialect), on=join.on(dialect), join_type="left")
-            selects.append(q.where(where.copy()) if where is not None else q)
-            continue
-        inner = exp.select(*(column(key_names[k], dialect) for k in key_order))
-        if len(keysets) > 1:
-            inner = inner.select(
-                *(
-                    exp.alias_(
-                        exp.Anonymous(this="GROUPING", expressions=[column(key_names[k], dialect)]),
-                        f"pw__g{i}",
-                    )
-                    for i, k in enumerate(key_order)
-                )
-            )
-        inner = inner.select(exp.alias_(exp.Count(this=exp.Star()), N_COL, quoted=True)).from_(base.copy())
-        if where is not None:
-            inner = inner.where(where.copy())
-        if len(keysets) == 1:
-            inner = inner.group_by(*(column(key_names[k], dialect) for k in key_order))
-        else:
-            sets = [
-                exp.Tuple(expressions=[column(name, dialect) for name in ks.names]) for ks in keysets.values()
-            ]
-            inner.set("group", exp.Group(grouping_sets=[exp.GroupingSets(expressions=sets)]))
-        outer_items = [exp.alias_(e, a) for e, a in items_]
-        if part == counted:
-            first = next(iter(keysets.values()))
-            outer_items.insert(0, exp.alias_(exp.Sum(this=_when(in_set(first), n.copy())), "total"))
-        outer = exp.select(*outer_items).from_(inner.subquery("pw__g"))
-        filters = list(group_filters.values())
-        if part != counted and filters and all(f is not None for f in filters):
-            outer = outer.where(exp.or_(*(f for f in filters if f is not None)))
-        selects.append(outer)
-
-    statement = selects[0]
-    if len(selects) > 1:
-        statement = exp.select(exp.Star()).from_(selects[0].subquery(f"pw__{used[0]}"))
-        for part, sel in zip(used[1:], selects[1:], strict=True):
-            statement = statement.join(sel.subquery(f"pw__{part}"), join_type="cross")
+    layout = _Layout.of(target, scope, [cc for _, cc in compiled])
+    passes, placed = layout.place(compiled)
+    used = [p for p in (FLAT, JOINED, GROUPED) if passes.aggregates[p]] or [FLAT]
+    columns, offset, selects = layout.selects(passes, used)
     planned = [
-        PlannedCheck(spec, cc, {role: offset[part] + idx for role, (part, idx) in where_is.items()})
-        for spec, cc, where_is in roles
+        PlannedCheck(spec, cc, {role: offset[part] + idx for role, (part, idx) in slots.items()})
+        for spec, cc, slots in placed
     ]
     st = Statement(
         target=target,
         where=spec0.where,
         checks=planned,
-        expression=statement,
-        total=offset[counted] - 1,
+        expression=_fuse(selects, used),
+        total=offset[used[0]] - 1,
         columns=columns,
         parts=tuple(used),
         dialect=dialect,
         samples=samples,
+        passes=tuple(selects),
+        split=len(selects) > 1 and splits_passes(dialect),
     )
-    st.scans = _scans(st, parts, scope, key_names, dialect, join_pass)
+    st.scans = _scans(st, passes, layout)
     return st
 
 
-def _when(cond: exp.Expr | None, then: exp.Expr) -> exp.Expr:
-    return then if cond is None else exp.Case(ifs=[exp.If(this=cond, true=then)])
+@dataclass
+class _Passes:
+    """The aggregates placed in each pass, and the filters of the group rows the grouped measures read."""
+
+    aggregates: dict[str, list[tuple[exp.Expr, Measure]]]
+    group_filters: dict[str, exp.Expr | None]
 
 
-def _scans(
-    st: Statement,
-    parts: dict[str, list[tuple[exp.Expr, Measure]]],
-    scope: Scope,
-    key_names: dict[str, str],
-    dialect: str,
-    join_pass: str,
-) -> dict[str, Counter[str]]:
+@dataclass
+class _Layout:
+    """How one statement is laid out: its target and scope, the key sets of its grouped pass (with the
+    key columns in first-seen order), the columns its parent joins read, and which pass holds the joins."""
+
+    target: Target
+    scope: Scope
+    keysets: dict[frozenset[str], KeySet]
+    key_names: dict[str, str]  # folded key column -> the name as written
+    join_cols: frozenset[str]
+    join_pass: str
+
+    @classmethod
+    def of(cls, target: Target, scope: Scope, compiled: list[CompiledCheck]) -> _Layout:
+        """The layout for these compiled checks (their key sets, in first-seen order)."""
+        d = scope.dialect
+        keysets: dict[frozenset[str], KeySet] = {}
+        for cc in compiled:
+            for m in cc.measures.values():
+                ks = m.keyset
+                if ks is not None and ks.keys not in keysets:
+                    keysets[ks.keys] = ks
+        # Key columns in first-seen order; GROUPING(col) per column tells the sets apart.
+        key_names: dict[str, str] = {}
+        for ks in keysets.values():
+            for name in ks.names:
+                key_names.setdefault(name_key(name, d), name)
+        join_cols = frozenset(name_key(j.child_column, d) for j in scope.joins.values())
+        # Parent joins get a pass of their own (measured ~10% faster on DuckDB: the join then carries one
+        # column, not every column the flat aggregates read) unless a `where` would be read once more.
+        join_pass = JOINED if target.where is None else FLAT
+        return cls(target, scope, keysets, key_names, join_cols, join_pass)
+
+    def in_set(self, ks: KeySet) -> exp.Expr | None:
+        """The condition selecting the group rows of key set `ks` (None when there is only one)."""
+        if len(self.keysets) == 1:
+            return None
+        conds = [
+            exp.EQ(this=exp.column(f"pw__g{i}"), expression=exp.Literal.number(0 if k in ks.keys else 1))
+            for i, k in enumerate(self.key_names)
+        ]
+        return exp.and_(*conds)
+
+    def home(self, m: Measure) -> tuple[str, KeySet | None]:
+        """Where a measure is computed: over groups of a key set, in the joined pass, or in the flat pass."""
+        if m.keyset is not None:
+            return GROUPED, m.keyset
+        if m.needs_join:
+            return self.join_pass, None
+        cols = m.columns
+        if cols:
+            fits = [ks for ks in self.keysets.values() if cols <= ks.keys]
+            if fits:
+                return GROUPED, min(fits, key=lambda ks: len(ks.keys))
+            if cols <= self.join_cols:
+                return self.join_pass, None
+        return FLAT, None
+
+    def place(
+        self, compiled: list[tuple[TableSpec, CompiledCheck]]
+    ) -> tuple[_Passes, list[tuple[TableSpec, CompiledCheck, dict[str, tuple[str, int]]]]]:
+        """Put each distinct measure in its pass once; each check's roles point at (pass, index)."""
+        d = self.scope.dialect
+        n = exp.column(N_COL, quoted=True)
+        passes = _Passes({FLAT: [], JOINED: [], GROUPED: []}, {})
+        slot: dict[str, tuple[str, int]] = {}  # measure identity -> (pass, index in pass)
+        placed = []
+        for spec, cc in compiled:
+            slots: dict[str, tuple[str, int]] = {}
+            for role, m in cc.measures.items():
+                identity = m.identity(d)
+                if identity not in slot:
+                    part, ks = self.home(m)
+                    if ks is not None:
+                        agg = m.over_groups(self.in_set(ks), n)
+                        gf = m.group_filter(n)
+                        passes.group_filters[gf.sql(dialect=d) if gf is not None else ""] = gf
+                    else:
+                        agg = m.flat()
+                    if agg is None:
+                        raise TypeError(f"measure {identity} cannot be computed in the {part} pass")
+                    passes.aggregates[part].append((agg, m))
+                    slot[identity] = (part, len(passes.aggregates[part]) - 1)
+                slots[role] = slot[identity]
+            placed.append((spec, cc, slots))
+        return passes, placed
+
+    def selects(self, passes: _Passes, used: list[str]) -> tuple[list[str], dict[str, int], list[exp.Select]]:
+        """One SELECT per pass used, the output column names, and where each pass's columns start.
+
+        The row count comes from the first pass that runs: flat, else joined, else grouped.
+        """
+        counted = used[0]
+        columns: list[str] = []
+        offset: dict[str, int] = {}
+        selects: list[exp.Select] = []
+        for part in used:
+            first = len(columns) + (part == counted)
+            named = [(e, f"c{first + i}") for i, (e, _) in enumerate(passes.aggregates[part])]
+            offset[part] = first
+            if part == counted:
+                columns.append("total")
+            columns.extend(a for _, a in named)
+            if part == GROUPED:
+                selects.append(self._grouped(named, passes, counted=part == counted))
+            else:
+                selects.append(self._scan(part, named, counted=part == counted))
+        return columns, offset, selects
+
+    def _scan(self, part: str, named: list[tuple[exp.Expr, str]], *, counted: bool) -> exp.Select:
+        """The flat or joined pass: aggregates over the (joined) rows under the filter."""
+        d, where = self.scope.dialect, self.target.where
+        outputs = [exp.alias_(e, a) for e, a in named]
+        if counted:
+            outputs.insert(0, exp.alias_(exp.Count(this=exp.Star()), "total"))
+        q = exp.select(*outputs).from_(self.target.base(d))
+        if part == self.join_pass:
+            for join in self.scope.joins.values():
+                q = q.join(join.subquery(d), on=join.on(d), join_type="left")
+        return q.where(where.copy()) if where is not None else q
+
+    def _grouped(self, named: list[tuple[exp.Expr, str]], passes: _Passes, *, counted: bool) -> exp.Select:
+        """The grouped pass: aggregates over the group rows of every key set (one GROUPING SETS pass)."""
+        d, where = self.scope.dialect, self.target.where
+        keys = [column(self.key_names[k], d) for k in self.key_names]
+        inner = exp.select(*keys)
+        if len(self.keysets) > 1:
+            grouping = [
+                exp.alias_(exp.Anonymous(this="GROUPING", expressions=[k.copy()]), f"pw__g{i}")
+                for i, k in enumerate(keys)
+            ]
+            inner = inner.select(*grouping)
+        inner = inner.select(exp.alias_(exp.Count(this=exp.Star()), N_COL, quoted=True)).from_(
+            self.target.base(d)
+        )
+        if where is not None:
+            inner = inner.where(where.copy())
+        if len(self.keysets) == 1:
+            inner = inner.group_by(*(k.copy() for k in keys))
+        else:
+            sets = [
+                exp.Tuple(expressions=[column(name, d) for name in ks.names]) for ks in self.keysets.values()
+            ]
+            inner.set("group", exp.Group(grouping_sets=[exp.GroupingSets(expressions=sets)]))
+        outputs = [exp.alias_(e, a) for e, a in named]
+        if counted:
+            first_set = next(iter(self.keysets.values()))
+            n = exp.column(N_COL, quoted=True)
+            outputs.insert(0, exp.alias_(exp.Sum(this=when(self.in_set(first_set), n)), "total"))
+        outer = exp.select(*outputs).from_(inner.subquery("pw__g"))
+        filters = list(passes.group_filters.values())
+        # Only the duplicated or offending groups matter to the measures (unless this pass also counts rows).
+        if not counted and filters and all(f is not None for f in filters):
+            outer = outer.where(exp.or_(*(f for f in filters if f is not None)))
+        return outer
+
+
+def _fuse(selects: list[exp.Select], used: list[str]) -> exp.Select:
+    """The passes as one statement: `SELECT * FROM (p1) CROSS JOIN (p2) ...` (one row, one round trip)."""
+    statement = selects[0]
+    if len(selects) > 1:
+        statement = exp.select(exp.Star()).from_(selects[0].subquery(f"pw__{used[0]}"))
+        for part, sel in zip(used[1:], selects[1:], strict=True):
+            statement = statement.join(sel.subquery(f"pw__{part}"), join_type="cross")
+    return statement
+
+
+def _scans(st: Statement, passes: _Passes, layout: _Layout) -> dict[str, Counter[str]]:
     """Columns each pass of the statement reads, per relation (a pass reads a column once)."""
+    dialect, scope, join_pass = st.dialect, layout.scope, layout.join_pass
     rel = st.target.ref.relation
     where = st.target.where
     where_cols = (
@@ -310,9 +352,9 @@ def _scans(
     for part in st.parts:
         cols = set(where_cols)
         if part == GROUPED:
-            cols |= set(key_names)
+            cols |= set(layout.key_names)
         else:
-            for agg, _ in parts[part]:
+            for agg, _ in passes.aggregates[part]:
                 cols |= {
                     name_key(c.name, dialect)
                     for c in agg.find_all(exp.Column)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipewatch.rules.spec import ALL_CHECK_TYPES
+
 #: Check types judged pass/fail on the whole table: they score 1 or 0, not by failing rows.
-PASS_FAIL_TYPES = ("row_count", "freshness", "not_null_proportion")
+PASS_FAIL_TYPES = tuple(name for name, cls in ALL_CHECK_TYPES.items() if not cls.counts_rows)
 
 
 @dataclass(frozen=True, slots=True)

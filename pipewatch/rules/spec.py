@@ -51,6 +51,12 @@ class TableRef:
         return self.parts[-1]
 
 
+#: Every check type by name, in declaration order (filled as the classes below are declared).
+ALL_CHECK_TYPES: dict[str, type[Check]] = {}
+#: The check types rule files may name.
+CHECK_TYPES: dict[str, type[Check]] = {}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Check:
     """Options every check takes; subclasses add the check type's own fields.
@@ -65,6 +71,16 @@ class Check:
     type: ClassVar[str] = ""
     #: Whether the check counts failing rows (thresholds apply) or is a pass/fail condition on the table.
     counts_rows: ClassVar[bool] = True
+    #: Whether rule files may name this type (the dbt-test-only `NotNullProportion` may not).
+    in_rule_files: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # Declaring a check class is what makes it a check type: the tables keyed by name are filled here,
+        # and the loader's builders and the compiler's functions are keyed by the class itself.
+        super().__init_subclass__(**kwargs)
+        ALL_CHECK_TYPES[cls.type] = cls
+        if cls.in_rule_files:
+            CHECK_TYPES[cls.type] = cls
 
     name: str
     severity: str = "error"
@@ -231,6 +247,7 @@ class NotNullProportion(Check):
 
     type: ClassVar[str] = "not_null_proportion"
     counts_rows: ClassVar[bool] = False
+    in_rule_files: ClassVar[bool] = False
     column: str
     at_least: float = 0.0
     at_most: float = 1.0
@@ -239,24 +256,6 @@ class NotNullProportion(Check):
     def column_label(self) -> str | None:
         """The checked column."""
         return self.column
-
-
-#: Rule-file check types (the dbt-test-only `NotNullProportion` is not one).
-CHECK_TYPES: dict[str, type[Check]] = {
-    cls.type: cls
-    for cls in (
-        NotNull,
-        Unique,
-        AcceptedValues,
-        Range,
-        Matches,
-        Relationships,
-        RowCount,
-        Freshness,
-        Duplicates,
-        Expression,
-    )
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,48 @@ _NOT_BOOLEAN = (
 )
 
 
+#: A name part DuckDB (and other engines' table functions) would take for a file or URL, not a table.
+_FILE_SUFFIX = re.compile(
+    r"\.(csv|tsv|txt|parquet|json|jsonl|ndjson|xlsx?|arrow|ipc|feather|avro|orc|gz|zst|bz2|xz|zip|tar"
+    r"|db|ddb|duckdb|sqlite3?|xml|ya?ml)\Z",
+    re.IGNORECASE,
+)
+_FUNCTION_CALL = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_.]*\s*\(")
+
+
 class SqlTextError(ValueError):
     """A `where`/`expression`/relation text that pipewatch refuses; the message says why."""
+
+
+class ExternalRelationError(SqlTextError):
+    """A relation named as a file, URL or table function: refused everywhere, never skipped."""
+
+
+def external_source(parts: tuple[str, ...]) -> str | None:
+    """Why a relation's name parts look like a file path, URL or table function (None: a plain table).
+
+    DuckDB reads `FROM "secrets/creds.csv"` as the file and `FROM "https://..."` as a download, so a
+    rule file (or a manifest) could make a check print a file's contents in its samples. Such names are
+    refused before any SQL is built; the warehouse's own lockdown is the second line.
+    """
+    for part in parts:
+        if "://" in part:
+            return "a URL"
+        if "/" in part or "\\" in part:
+            return "a file path"
+        if _FILE_SUFFIX.search(part):
+            return "a file name"
+        if _FUNCTION_CALL.match(part):
+            return "a function call"
+    return None
+
+
+def refuse_external(parts: tuple[str, ...], text: str) -> tuple[str, ...]:
+    """`parts` unchanged, or ExternalRelationError when they name a file, URL or function, not a table."""
+    what = external_source(parts)
+    if what is not None:
+        raise ExternalRelationError(f"relation `{text}` is {what}, not a table: pipewatch checks tables only")
+    return parts
 
 
 def dialect_of(name: str) -> Dialect:
@@ -65,6 +105,7 @@ def column(name: str, dialect: str) -> exp.Column:
 
 def table(ref: TableRef, dialect: str) -> exp.Table:
     """The `exp.Table` for a table reference: catalog, db and name as quoted identifiers."""
+    refuse_external(ref.parts, ref.relation)  # the last door: a TableRef built by the API is checked too
     parts = [ident(p, dialect) for p in ref.parts]
     name = parts[-1]
     db = parts[-2] if len(parts) >= 2 else None
@@ -90,7 +131,7 @@ def parse_relation(text: str, dialect: str) -> tuple[str, ...]:
         expect_name = not expect_name
     if expect_name or not 1 <= len(parts) <= 3:
         raise SqlTextError(f"bad relation `{text}`: expected `table`, `schema.table` or `db.schema.table`")
-    return tuple(parts)
+    return refuse_external(tuple(parts), text)
 
 
 def parse_boolean(text: str, dialect: str, what: str = "expression") -> exp.Expr:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from pipewatch.rules.spec import TableRef
-from pipewatch.rules.sqltext import SqlTextError, parse_relation
+from pipewatch.rules.sqltext import SqlTextError, parse_relation, refuse_external
 
 #: Manifest resource types that build a table a rule can check by `model:` name.
 MODEL_TYPES = ("model", "seed", "snapshot")
@@ -105,4 +105,9 @@ def _ref(node: NodeLike) -> TableRef:
         raise TargetError(f"`{node.name}` is an ephemeral model: there is no table to check")
     alias = node.alias or node.name
     parts = tuple(p for p in (node.database, node.schema, alias) if p)
-    return TableRef(parts=parts, relation=".".join(parts), model=node.unique_id)
+    relation = ".".join(parts)
+    try:
+        refuse_external(parts, relation)
+    except SqlTextError as exc:
+        raise TargetError(f"`{node.unique_id}`: {exc}") from None
+    return TableRef(parts=parts, relation=relation, model=node.unique_id)

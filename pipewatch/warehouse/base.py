@@ -9,6 +9,7 @@ dbt adapters (Postgres, Snowflake, ...) implement the same protocol.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Protocol, runtime_checkable
@@ -49,6 +50,16 @@ class Warehouse(Protocol):
     def close(self) -> None:
         """Release the connection."""
         ...
+
+
+def execute_all(warehouse: Warehouse, statements: Sequence[exp.Expr]) -> list[QueryResult]:
+    """Run independent statements and return their results in order: concurrently when the warehouse
+    offers `execute_many` (DuckDB), else one after the other. The first failure raises."""
+    many = getattr(warehouse, "execute_many", None)
+    if callable(many):
+        results: list[QueryResult] = many(statements)
+        return results
+    return [warehouse.execute(s) for s in statements]
 
 
 def render(statement: exp.Expr | str, dialect: str) -> str:

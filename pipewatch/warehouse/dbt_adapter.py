@@ -7,7 +7,7 @@ exactly as in `dbt build`. The adapter class comes from dbt's adapter factory an
 opened once, named `pipewatch`, and held until `close()`: a run of checks is a few statements on one
 connection, never a dbt invocation per query.
 
-SQL is generated in the adapter's dialect (`ADAPTER_DIALECTS`, sqlglot names). Results are read from the
+SQL is generated in the adapter's dialect (`warehouse.dialects`, sqlglot names). Results are read from the
 DB-API cursor when the adapter has one (values keep their Python types), else from dbt's agate table.
 
 A query the database refuses raises `QueryError` (the engine errors that check and goes on); a warehouse
@@ -28,47 +28,13 @@ from typing import Any
 from sqlglot import exp
 
 from pipewatch.errors import ConfigError, WarehouseError
+from pipewatch.triage.unwrap import unwrap
 from pipewatch.warehouse.base import QueryError, QueryResult, render
+from pipewatch.warehouse.dialects import dialect_for
 
-#: dbt adapter type -> sqlglot dialect of the SQL pipewatch generates for it.
-ADAPTER_DIALECTS: dict[str, str] = {
-    "duckdb": "duckdb",
-    "postgres": "postgres",
-    "snowflake": "snowflake",
-    "bigquery": "bigquery",
-    "databricks": "databricks",
-    "spark": "spark",
-    "glue": "spark",
-    "redshift": "redshift",
-    "trino": "trino",
-    "starburst": "trino",
-    "athena": "athena",
-    "materialize": "postgres",
-    "clickhouse": "clickhouse",
-    "sqlserver": "tsql",
-    "fabric": "tsql",
-    "synapse": "tsql",
-    "mysql": "mysql",
-    "sqlite": "sqlite",
-    "oracle": "oracle",
-    "teradata": "teradata",
-}
 CONNECTION_NAME = "pipewatch"
 #: Credential fields whose values never appear in a message.
 _SECRET_FIELD = re.compile(r"pass|token|secret|private|keyfile|credential|api_key", re.IGNORECASE)
-#: dbt's exception headers, which say less than the line under them.
-_HEADERS = ("runtime error", "database error", "compilation error", "parsing error", "dbt runtime error")
-
-
-def dialect_for(adapter_type: str) -> str:
-    """The sqlglot dialect for a dbt adapter type; ConfigError for an adapter pipewatch has no dialect for."""
-    try:
-        return ADAPTER_DIALECTS[adapter_type.lower()]
-    except KeyError:
-        known = ", ".join(sorted(ADAPTER_DIALECTS))
-        raise ConfigError(
-            f"dbt adapter `{adapter_type}`: pipewatch has no SQL dialect for it (supported: {known})"
-        ) from None
 
 
 def profiles_dir_for(profiles_dir: Path | str | None, project_dir: Path | str | None = None) -> Path:
@@ -229,11 +195,10 @@ class DbtAdapterWarehouse:
 
 def dbt_message(exc: BaseException) -> str:
     """A dbt exception's message on one line, without dbt's `Runtime Error` style header."""
-    text = getattr(exc, "msg", None) or str(exc)
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    if len(lines) > 1 and lines[0].lower().rstrip(":") in _HEADERS:
-        lines = lines[1:]
-    return " ".join(" ".join(lines).split()) or type(exc).__name__
+    text = str(getattr(exc, "msg", None) or exc)
+    # A message that is nothing but a header still says something: keep it rather than the class name.
+    body = unwrap(text).body or text
+    return " ".join(body.split()) or type(exc).__name__
 
 
 def redact(message: str, secrets: list[str]) -> str:

@@ -1,7 +1,17 @@
-"""Native DuckDB warehouse: a database file, or an in-memory database with DataFrames/Parquet registered."""
+"""Native DuckDB warehouse: a database file, or an in-memory database with DataFrames/Parquet registered.
+
+A connection pipewatch opens cannot reach outside its database: rule files name relations, and DuckDB
+would read `"secrets/creds.csv"` or a URL as a table (and download an extension to do it). So once the
+database file is attached (and any Parquet the caller registered is allowed), external access and
+extension autoloading are switched off and the configuration is locked before the first query runs.
+A connection handed in by the caller stays as the caller configured it.
+"""
 
 from __future__ import annotations
 
+import glob
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +39,29 @@ class DuckDBWarehouse:
         read_only: bool = True,
         connection: Any | None = None,
     ) -> None:
+        # Only connections pipewatch opened are locked down; the caller's own connection is theirs.
+        self._sealed = connection is not None
+        # Parquet registered before the lock, by DuckDB setting (allowed_paths / allowed_directories).
+        self._allowed: dict[str, list[str]] = {"allowed_paths": [], "allowed_directories": []}
         if connection is not None:
             self._con = connection
         else:
             self._con = self._connect(path, read_only)
         # DuckDB draws a progress bar on the terminal for long queries; pipewatch's output is its own.
         self._con.execute("SET enable_progress_bar = false")
+        if path is not None:
+            self._seal()  # the file is attached: nothing else needs the file system
+
+    def _seal(self) -> None:
+        """Switch off file, URL and extension access and lock the configuration (once)."""
+        if self._sealed:
+            return
+        self._sealed = True
+        try:
+            for name, value in _LOCKDOWN:
+                self._con.execute(_set(name, value))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot restrict DuckDB's file access: {_message(exc)}") from None
 
     @staticmethod
     def _connect(path: str | Path | None, read_only: bool) -> Any:
@@ -48,16 +75,32 @@ class DuckDBWarehouse:
 
     def execute(self, statement: exp.Expr | str) -> QueryResult:
         """Run one statement and fetch its rows; a database error becomes `QueryError`."""
-        sql = render(statement, self.dialect)
-        try:
-            cur = self._con.execute(sql)
-            rows = cur.fetchall()
-            columns = [d[0] for d in (cur.description or [])]
-        except duckdb.ConnectionException as exc:  # the connection is gone: nothing else can run either
-            raise WarehouseError(f"DuckDB connection lost: {_message(exc)}") from None
-        except duckdb.Error as exc:
-            raise QueryError(_message(exc), sql) from None
-        return QueryResult(columns, [tuple(r) for r in rows])
+        self._seal()
+        return _run(self._con, render(statement, self.dialect))
+
+    def execute_many(self, statements: Sequence[exp.Expr | str]) -> list[QueryResult]:
+        """Run independent statements at once, each on a cursor of its own; results in order.
+
+        DuckDB runs each query on every core, but a statement of several passes cross-joined waits on
+        its slowest pass; separate cursors let the small passes finish beside the big one.
+        """
+        self._seal()
+        sqls = [render(s, self.dialect) for s in statements]
+        if len(sqls) < 2:
+            return [_run(self._con, sql) for sql in sqls]
+
+        def run(sql: str) -> QueryResult:
+            try:
+                cursor = self._con.cursor()
+            except duckdb.Error as exc:  # a closed connection has no cursors either
+                raise WarehouseError(f"DuckDB connection lost: {_message(exc)}") from None
+            try:
+                return _run(cursor, sql)
+            finally:
+                cursor.close()
+
+        with ThreadPoolExecutor(max_workers=len(sqls)) as pool:
+            return list(pool.map(run, sqls))
 
     def register(self, name: str, frame: Any) -> None:
         """Expose a pandas (or Arrow) DataFrame as the relation `name`."""
@@ -67,17 +110,28 @@ class DuckDBWarehouse:
             raise WarehouseError(f"cannot register DataFrame as `{name}`: {_message(exc)}") from None
 
     def register_parquet(self, name: str, path: str | Path) -> None:
-        """Expose Parquet file(s) (a path or glob) as the view `name`."""
+        """Expose Parquet file(s) (a path or glob) as the view `name`; call it before the first query."""
+        if self._sealed:
+            raise WarehouseError(
+                f"cannot read Parquet {path}: register Parquet files before the first query"
+                " (file access is switched off then)"
+            )
+        text = str(Path(path).absolute())
+        # A glob is allowed by its fixed leading directory; a plain path by itself.
+        key = "allowed_directories" if glob.has_magic(text) else "allowed_paths"
+        allowed = _glob_root(text) if key == "allowed_directories" else text
         view = exp.Create(
             this=exp.Table(this=exp.to_identifier(name, quoted=True)),
             kind="VIEW",
             replace=True,
             expression=exp.select(exp.Star()).from_(
-                exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(path))])
+                exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(text)])
             ),
         )
         try:
             self._con.execute(view.sql(dialect="duckdb"))
+            self._allowed[key].append(allowed)
+            self._con.execute(_set(key, self._allowed[key]))
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot read Parquet {path}: {_message(exc)}") from None
 
@@ -90,6 +144,47 @@ class DuckDBWarehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: The settings that keep a sealed connection inside its database (DuckDB 1.1+ names).
+_LOCKDOWN: tuple[tuple[str, object], ...] = (
+    ("enable_external_access", False),
+    ("autoload_known_extensions", False),
+    ("autoinstall_known_extensions", False),
+    ("lock_configuration", True),
+)
+
+
+def _set(name: str, value: object) -> str:
+    """`SET name = value` as SQL, the value a literal (a list of paths becomes a list literal)."""
+    if isinstance(value, bool):
+        literal: exp.Expr = exp.Boolean(this=value)
+    elif isinstance(value, list):
+        literal = exp.Array(expressions=[exp.Literal.string(str(v)) for v in value])
+    else:
+        literal = exp.Literal.string(str(value))
+    item = exp.SetItem(this=exp.EQ(this=exp.column(name), expression=literal))
+    return exp.Set(expressions=[item]).sql(dialect="duckdb")
+
+
+def _glob_root(pattern: str) -> str:
+    """The directory a glob cannot leave: the path up to its first wildcard part."""
+    parts = Path(pattern).parts
+    first = next(i for i, p in enumerate(parts) if glob.has_magic(p))
+    return str(Path(*parts[:first]))
+
+
+def _run(con: Any, sql: str) -> QueryResult:
+    """Run `sql` on a DuckDB connection or cursor; database errors as pipewatch's."""
+    try:
+        cur = con.execute(sql)
+        rows = cur.fetchall()
+        columns = [d[0] for d in (cur.description or [])]
+    except duckdb.ConnectionException as exc:  # the connection is gone: nothing else can run either
+        raise WarehouseError(f"DuckDB connection lost: {_message(exc)}") from None
+    except duckdb.Error as exc:
+        raise QueryError(_message(exc), sql) from None
+    return QueryResult(columns, [tuple(r) for r in rows])
 
 
 def _message(exc: BaseException) -> str:

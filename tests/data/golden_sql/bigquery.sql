@@ -139,7 +139,9 @@ LIMIT 5
 ;
 -- samples: matches(email)
 SELECT
-  *
+  `email` AS `email`,
+  `order_id` AS `order_id`,
+  `customer_id` AS `customer_id`
 FROM `analytics`.`main`.`orders`
 WHERE
   created_at >= CAST('2026-01-01' AS DATE)
@@ -148,7 +150,9 @@ LIMIT 5
 ;
 -- samples: relationships(customer_id -> analytics.main.customers.customer_id)
 SELECT
-  `orders`.*
+  `orders`.`customer_id` AS `customer_id`,
+  `orders`.`order_id` AS `order_id`,
+  `orders`.`email` AS `email`
 FROM `analytics`.`main`.`orders`
 LEFT JOIN (
   SELECT

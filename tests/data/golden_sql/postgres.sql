@@ -139,7 +139,21 @@ LIMIT 5
 ;
 -- samples: matches(email)
 SELECT
-  *
+  CASE WHEN LENGTH(CAST("email" AS TEXT)) > 200 THEN NULL ELSE "email" END AS "email",
+  CASE
+    WHEN LENGTH(CAST("email" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("email" AS TEXT) FROM 1 FOR 200)
+  END AS "pw__cut0",
+  CASE WHEN LENGTH(CAST("order_id" AS TEXT)) > 200 THEN NULL ELSE "order_id" END AS "order_id",
+  CASE
+    WHEN LENGTH(CAST("order_id" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("order_id" AS TEXT) FROM 1 FOR 200)
+  END AS "pw__cut1",
+  CASE WHEN LENGTH(CAST("customer_id" AS TEXT)) > 200 THEN NULL ELSE "customer_id" END AS "customer_id",
+  CASE
+    WHEN LENGTH(CAST("customer_id" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("customer_id" AS TEXT) FROM 1 FOR 200)
+  END AS "pw__cut2"
 FROM "analytics"."main"."orders"
 WHERE
   created_at >= CAST('2026-01-01' AS DATE)
@@ -148,7 +162,33 @@ LIMIT 5
 ;
 -- samples: relationships(customer_id -> analytics.main.customers.customer_id)
 SELECT
-  "orders".*
+  CASE
+    WHEN LENGTH(CAST("orders"."customer_id" AS TEXT)) > 200
+    THEN NULL
+    ELSE "orders"."customer_id"
+  END AS "customer_id",
+  CASE
+    WHEN LENGTH(CAST("orders"."customer_id" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("orders"."customer_id" AS TEXT) FROM 1 FOR 200)
+  END AS "pw__cut0",
+  CASE
+    WHEN LENGTH(CAST("orders"."order_id" AS TEXT)) > 200
+    THEN NULL
+    ELSE "orders"."order_id"
+  END AS "order_id",
+  CASE
+    WHEN LENGTH(CAST("orders"."order_id" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("orders"."order_id" AS TEXT) FROM 1 FOR 200)
+  END AS "pw__cut1",
+  CASE
+    WHEN LENGTH(CAST("orders"."email" AS TEXT)) > 200
+    THEN NULL
+    ELSE "orders"."email"
+  END AS "email",
+  CASE
+    WHEN LENGTH(CAST("orders"."email" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("orders"."email" AS TEXT) FROM 1 FOR 200)
+  END AS "pw__cut2"
 FROM "analytics"."main"."orders"
 LEFT JOIN (
   SELECT

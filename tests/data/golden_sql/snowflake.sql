@@ -139,7 +139,25 @@ LIMIT 5
 ;
 -- samples: matches(email)
 SELECT
-  *
+  CASE WHEN LENGTH(CAST("order_id" AS VARCHAR)) > 200 THEN NULL ELSE "order_id" END AS "order_id",
+  CASE
+    WHEN LENGTH(CAST("order_id" AS VARCHAR)) > 200
+    THEN SUBSTRING(CAST("order_id" AS VARCHAR), 1, 200)
+  END AS "pw__cut0",
+  CASE WHEN LENGTH(CAST("email" AS VARCHAR)) > 200 THEN NULL ELSE "email" END AS "email",
+  CASE
+    WHEN LENGTH(CAST("email" AS VARCHAR)) > 200
+    THEN SUBSTRING(CAST("email" AS VARCHAR), 1, 200)
+  END AS "pw__cut1",
+  CASE
+    WHEN LENGTH(CAST("customer_id" AS VARCHAR)) > 200
+    THEN NULL
+    ELSE "customer_id"
+  END AS "customer_id",
+  CASE
+    WHEN LENGTH(CAST("customer_id" AS VARCHAR)) > 200
+    THEN SUBSTRING(CAST("customer_id" AS VARCHAR), 1, 200)
+  END AS "pw__cut2"
 FROM "ANALYTICS"."MAIN"."ORDERS"
 WHERE
   created_at >= CAST('2026-01-01' AS DATE)
@@ -148,7 +166,33 @@ LIMIT 5
 ;
 -- samples: relationships(customer_id -> analytics.main.customers.customer_id)
 SELECT
-  "ORDERS".*
+  CASE
+    WHEN LENGTH(CAST("ORDERS"."order_id" AS VARCHAR)) > 200
+    THEN NULL
+    ELSE "ORDERS"."order_id"
+  END AS "order_id",
+  CASE
+    WHEN LENGTH(CAST("ORDERS"."order_id" AS VARCHAR)) > 200
+    THEN SUBSTRING(CAST("ORDERS"."order_id" AS VARCHAR), 1, 200)
+  END AS "pw__cut0",
+  CASE
+    WHEN LENGTH(CAST("ORDERS"."email" AS VARCHAR)) > 200
+    THEN NULL
+    ELSE "ORDERS"."email"
+  END AS "email",
+  CASE
+    WHEN LENGTH(CAST("ORDERS"."email" AS VARCHAR)) > 200
+    THEN SUBSTRING(CAST("ORDERS"."email" AS VARCHAR), 1, 200)
+  END AS "pw__cut1",
+  CASE
+    WHEN LENGTH(CAST("ORDERS"."customer_id" AS VARCHAR)) > 200
+    THEN NULL
+    ELSE "ORDERS"."customer_id"
+  END AS "customer_id",
+  CASE
+    WHEN LENGTH(CAST("ORDERS"."customer_id" AS VARCHAR)) > 200
+    THEN SUBSTRING(CAST("ORDERS"."customer_id" AS VARCHAR), 1, 200)
+  END AS "pw__cut2"
 FROM "ANALYTICS"."MAIN"."ORDERS"
 LEFT JOIN (
   SELECT
