@@ -19,15 +19,12 @@ from pipewatch.commands.common import (
     history_options,
     project_dir_option,
     quality_options,
-    resolve_target_dir,
     target_path_option,
     view_options,
     wants_color,
     warn,
     write_output,
 )
-from pipewatch.errors import UsageError
-from pipewatch.outputs.quality_view import render_check
 
 if TYPE_CHECKING:
     from pipewatch.artifacts.model import Run
@@ -61,14 +58,14 @@ def check_command(
 
     Exit codes: 0 gate passed, 1 gate failed, 2 usage or rule-file error, 3 warehouse unreachable.
     """
-    from pipewatch.config import load_config
+    from pipewatch.commands.guard import refuse_outputs_over_inputs
+    from pipewatch.config import load_config, resolve_target_dir
+    from pipewatch.outputs import render_check
     from pipewatch.rules.api import check_project
     from pipewatch.rules.scoring import gate
 
-    if duckdb_path is not None and (profiles_dir or dbt_target or profile):
-        raise UsageError(
-            "--duckdb checks a DuckDB file; --profiles-dir/--target/--profile pick a dbt profile"
-        )
+    # Before any check runs or history is written: an output over an input would destroy it.
+    refuse_outputs_over_inputs(click.get_current_context().params)
     config = load_config(project_dir)
     run = _load_run(resolve_target_dir(project_dir, target_path, config.target_path))
     if run is not None:

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import click
 
 # Re-exported for commands/check.py and commands/run.py until they import it from its home, config.
-from pipewatch.config import resolve_target_dir as resolve_target_dir
 from pipewatch.errors import UsageError
 from pipewatch.outputs import FORMATS
 

@@ -21,10 +21,10 @@ from pipewatch.backoff import Backoff
 from pipewatch.commands.common import (
     history_options,
     project_dir_option,
-    resolve_target_dir,
     target_path_option,
     warn,
 )
+from pipewatch.config import resolve_target_dir
 from pipewatch.runner import (
     DEFAULT_GRACE_S,
     Attempt,

@@ -1,15 +1,43 @@
-"""Declarative quality rules: spec loading, compilation to sqlglot, fused planning, the engine, the gate."""
+"""Declarative quality rules: spec loading, compilation to sqlglot, fused planning, the engine, the gate.
+
+The names below are the package's public façade, resolved lazily (PEP 562): importing a light module
+of this package (`rules.results`, `rules.located`, `rules.scoring`) must not pull in sqlglot and
+duckdb, which the planner and the engine need and which cost most of a command's start-up.
+"""
 
 from __future__ import annotations
 
-from pipewatch.rules.api import check_dataframe
-from pipewatch.rules.engine import run_checks
-from pipewatch.rules.loader import load_rules, parse_rules
-from pipewatch.rules.planner import Plan, Statement, plan
-from pipewatch.rules.results import CheckResult, QualityReport, TableResult
-from pipewatch.rules.rule_checks import parse_duration
-from pipewatch.rules.scoring import gate
-from pipewatch.rules.spec import RuleSet, TableRef, TableSpec
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipewatch.rules.api import check_dataframe
+    from pipewatch.rules.engine import run_checks
+    from pipewatch.rules.loader import load_rules, parse_rules
+    from pipewatch.rules.planner import Plan, Statement, plan
+    from pipewatch.rules.results import CheckResult, QualityReport, TableResult
+    from pipewatch.rules.rule_checks import parse_duration
+    from pipewatch.rules.scoring import gate
+    from pipewatch.rules.spec import RuleSet, TableRef, TableSpec
+
+#: Each public name and the module that defines it.
+_HOMES = {
+    "check_dataframe": "api",
+    "run_checks": "engine",
+    "load_rules": "loader",
+    "parse_rules": "loader",
+    "Plan": "planner",
+    "Statement": "planner",
+    "plan": "planner",
+    "CheckResult": "results",
+    "QualityReport": "results",
+    "TableResult": "results",
+    "parse_duration": "rule_checks",
+    "gate": "scoring",
+    "RuleSet": "spec",
+    "TableRef": "spec",
+    "TableSpec": "spec",
+}
 
 __all__ = [
     "CheckResult",
@@ -28,3 +56,12 @@ __all__ = [
     "plan",
     "run_checks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pipewatch.rules' has no attribute {name!r}")
+    value = getattr(import_module(f"pipewatch.rules.{home}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
