@@ -253,7 +253,7 @@ def parse_worker(stdout: str) -> Outcome:
 
 
 def parse_pipewatch_json(stdout: str) -> Outcome:
-    """`pipewatch check --format json`: the DESIGN.md `quality` object (at the top or under `quality`)."""
+    """`pipewatch check --format json`: the `quality` object of docs/contracts.md (at the top or under `quality`)."""
     got = json.loads(stdout[stdout.index("{") :])
     quality = got.get("quality") or got
     counts: dict[str, int | None] = {}

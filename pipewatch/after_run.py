@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipewatch.analysis import Anomaly, Outcome, analyze, relevant_freshness
+from pipewatch.analysis import Outcome, analyze, relevant_freshness
 from pipewatch.artifacts import Run, load_run
 from pipewatch.artifacts.run import RUN_RESULTS_FILE
 from pipewatch.config import Config
 from pipewatch.errors import ArtifactError
+from pipewatch.history.anomaly import Anomaly
 from pipewatch.rules.results import QualityReport
 
 

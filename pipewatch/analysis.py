@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipewatch.artifacts.model import FAILED_STATUSES, OK_STATUSES, Node, NodeResult, Run, SourceFreshness
+from pipewatch.artifacts.sources import FRESHNESS_WINDOW_S
 from pipewatch.artifacts.stubs import stub_node
 from pipewatch.config import Config
+from pipewatch.history.anomaly import Anomaly
 from pipewatch.lineage import (
     Bottleneck,
     CriticalPath,
@@ -33,9 +35,6 @@ from pipewatch.owners import owner_of
 from pipewatch.rules.results import QualityReport
 from pipewatch.rules.scoring import gate as quality_gate
 from pipewatch.triage import Classification, classify_result, escalation_target
-
-#: sources.json older than this before the run's results is stale news, not this run's freshness.
-FRESHNESS_WINDOW_S = 24 * 3600.0
 
 
 @dataclass(slots=True)
@@ -66,19 +65,6 @@ class Gate:
 
     passed: bool
     reasons: list[str]
-
-
-@dataclass(slots=True)
-class Anomaly:
-    """A metric whose latest value departs from its history (filled by the history module)."""
-
-    unique_id: str
-    metric: str
-    value: float
-    expected_low: float
-    expected_high: float
-    direction: str
-    points: int
 
 
 @dataclass(slots=True)

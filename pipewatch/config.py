@@ -24,7 +24,7 @@ import yaml
 from pipewatch.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pipewatch.rules.located import LMap, Located
+    from pipewatch.located import LMap, Located
 
 CONFIG_FILENAME = "pipewatch.yml"
 #: Where the history store is when pipewatch.yml does not say.
@@ -192,7 +192,7 @@ def load_config(project_dir: Path | str = ".", env: Mapping[str, str] | None = N
 def _read_file(path: Path) -> PipewatchFile:
     """pipewatch.yml decoded into its schema; ConfigError naming the file, line and key otherwise."""
     # Imported here: `pipewatch.rules` imports this module (for durations) as it loads.
-    from pipewatch.rules.located import LMap, LocatedYAMLError, load_located, plain
+    from pipewatch.located import LMap, LocatedYAMLError, load_located, plain
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -217,7 +217,7 @@ def _read_file(path: Path) -> PipewatchFile:
 
 def _refuse_unknown_keys(node: Located, schema: type[_Schema], prefix: str, where: Path) -> None:
     """ConfigError for the first key `schema` does not have, with the closest known name if any."""
-    from pipewatch.rules.located import LMap, LSeq
+    from pipewatch.located import LMap, LSeq
 
     items = node.items if isinstance(node, LSeq) else [node]
     for item in items:
@@ -236,7 +236,7 @@ def _refuse_unknown_keys(node: Located, schema: type[_Schema], prefix: str, wher
 
 def _explain(exc: msgspec.ValidationError, root: LMap, where: Path) -> str:
     """One line for a schema mismatch: the file, the line of the offending key, and what it must be."""
-    from pipewatch.rules.located import LMap, LSeq, plain
+    from pipewatch.located import LMap, LSeq, plain
 
     message = str(exc)
     match = _AT_PATH.search(message)
@@ -270,7 +270,7 @@ def _explain(exc: msgspec.ValidationError, root: LMap, where: Path) -> str:
 
 def _check_values(parsed: PipewatchFile, root: LMap, where: Path) -> None:
     """The rules a type cannot say: finite numbers, an owner rule's match, a history path."""
-    from pipewatch.rules.located import LSeq
+    from pipewatch.located import LSeq
 
     if parsed.min_score is not None and not math.isfinite(parsed.min_score):
         raise ConfigError(f"{where}:{root.line_of('min_score')}: `min_score` {_EXPECTED['min_score']}")

@@ -23,9 +23,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipewatch.analysis import Anomaly, Outcome, analyze
+from pipewatch.analysis import Outcome, analyze
 from pipewatch.artifacts import load_run
 from pipewatch.commands.report import report_command
+from pipewatch.history.anomaly import Anomaly
 from pipewatch.history.store import HistoryStore
 from pipewatch.history.testing import make_run, node_result
 from pipewatch.outputs.html_layout import build_gantt, build_lineage

@@ -24,11 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipewatch.analysis import Anomaly, analyze
+from pipewatch.analysis import analyze
 from pipewatch.artifacts import load_run
 from pipewatch.artifacts.model import Run
 from pipewatch.config import Config
 from pipewatch.errors import ConfigError
+from pipewatch.history.anomaly import Anomaly
 from pipewatch.history.store import HistoryStore
 from pipewatch.history.testing import make_run, node_result
 from pipewatch.outputs.delivery import (

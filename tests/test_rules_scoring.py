@@ -1,4 +1,4 @@
-"""Scores (DESIGN.md) and the CI gate: weighted per table, tables weighted by weight sums; warn never gates."""
+"""Scores (docs/contracts.md) and the CI gate: weighted per table, tables weighted by weight sums; warn never gates."""
 
 from __future__ import annotations
 

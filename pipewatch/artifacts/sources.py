@@ -24,6 +24,8 @@ from pipewatch.artifacts.model import SourceFreshness, normalize_status
 from pipewatch.artifacts.timestamps import to_posix
 from pipewatch.artifacts.versions import check_schema
 
+#: sources.json older than this before the run's results is stale news, not this run's freshness.
+FRESHNESS_WINDOW_S = 24 * 3600.0
 _PERIOD_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 

@@ -126,7 +126,7 @@ def ingest_cmd(
         )
         return
     from pipewatch.artifacts import load_run
-    from pipewatch.history.trend_view import utc
+    from pipewatch.outputs.trend_view import utc
 
     store = _store(history_path, project_dir, lock_timeout)
     store.ensure()  # an unusable store fails before any artifact is loaded
@@ -212,8 +212,8 @@ def show_cmd(
 
     NODE is a unique id (`model.shop.orders`) or a bare name (`orders`) when unambiguous.
     """
-    from pipewatch.history.trend_view import render_json, render_summary, render_trend
     from pipewatch.history.trends import node_trend, summarize
+    from pipewatch.outputs.trend_view import render_json, render_summary, render_trend
 
     store = _store(history_path, project_dir, lock_timeout)
     config = _anomaly_config(project_dir)
@@ -236,7 +236,7 @@ def show_cmd(
 def prune_cmd(keep: str, history_path: Path | None, project_dir: Path, lock_timeout: str) -> None:
     """Delete runs older than --keep (and their results, checks, freshness and alerts)."""
     from pipewatch.config import parse_duration
-    from pipewatch.history.trend_view import utc
+    from pipewatch.outputs.trend_view import utc
 
     try:
         keep_s = parse_duration(keep)

@@ -8,13 +8,37 @@ for after-run; `store.prune(keep_seconds)` applies retention; `store.alerts` is 
 
 from __future__ import annotations
 
-from pipewatch.history.alerts import Alert, AlertOutbox
-from pipewatch.history.anomalies import AnomalyConfig, detect_anomalies, find_anomalies
-from pipewatch.history.errors import DamagedStoreError, HistoryError, HistoryLockedError
-from pipewatch.history.ingest import IngestResult
-from pipewatch.history.recorder import record_and_detect
-from pipewatch.history.schema import SCHEMA_VERSION
-from pipewatch.history.store import DEFAULT_LOCK_TIMEOUT_S, Diagnosis, HistoryStore, PruneResult
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Resolved lazily (PEP 562): naming a light module of this package (`history.anomaly`,
+# `history.errors`) must not import DuckDB.
+if TYPE_CHECKING:
+    from pipewatch.history.alerts import Alert, AlertOutbox
+    from pipewatch.history.anomalies import AnomalyConfig, detect_anomalies, find_anomalies
+    from pipewatch.history.errors import DamagedStoreError, HistoryError, HistoryLockedError
+    from pipewatch.history.ingest import IngestResult
+    from pipewatch.history.recorder import record_and_detect
+    from pipewatch.history.schema import SCHEMA_VERSION
+    from pipewatch.history.store import DEFAULT_LOCK_TIMEOUT_S, Diagnosis, HistoryStore, PruneResult
+
+_HOMES = {
+    "Alert": "alerts",
+    "AlertOutbox": "alerts",
+    "AnomalyConfig": "anomalies",
+    "detect_anomalies": "anomalies",
+    "find_anomalies": "anomalies",
+    "DamagedStoreError": "errors",
+    "HistoryError": "errors",
+    "HistoryLockedError": "errors",
+    "IngestResult": "ingest",
+    "record_and_detect": "recorder",
+    "SCHEMA_VERSION": "schema",
+    "DEFAULT_LOCK_TIMEOUT_S": "store",
+    "Diagnosis": "store",
+    "HistoryStore": "store",
+    "PruneResult": "store",
+}
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT_S",
@@ -33,3 +57,12 @@ __all__ = [
     "find_anomalies",
     "record_and_detect",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pipewatch.history' has no attribute {name!r}")
+    value = getattr(import_module(f"pipewatch.history.{home}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value

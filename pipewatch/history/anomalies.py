@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipewatch.analysis import Anomaly
 from pipewatch.errors import ConfigError
+from pipewatch.history.anomaly import Anomaly
 from pipewatch.history.errors import HistoryError
 from pipewatch.history.store import latest_invocation
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from pipewatch.analysis import FRESHNESS_WINDOW_S
+from pipewatch.artifacts.sources import FRESHNESS_WINDOW_S
 
 if TYPE_CHECKING:
     import duckdb

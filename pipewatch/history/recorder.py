@@ -9,8 +9,8 @@ from pipewatch.history.ingest import IngestResult, build_rows
 from pipewatch.history.store import record
 
 if TYPE_CHECKING:
-    from pipewatch.analysis import Anomaly
     from pipewatch.artifacts.model import Run, SourceFreshness
+    from pipewatch.history.anomaly import Anomaly
     from pipewatch.history.store import HistoryStore
     from pipewatch.rules.results import QualityReport
 

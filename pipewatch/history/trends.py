@@ -12,7 +12,7 @@ from pipewatch.history.errors import HistoryError
 if TYPE_CHECKING:
     import duckdb
 
-    from pipewatch.analysis import Anomaly
+    from pipewatch.history.anomaly import Anomaly
     from pipewatch.history.store import HistoryStore
 
 _SERIES_FILTER = " OR ".join(f"r.unique_id LIKE '{kind}.%'" for kind in JUDGED_RESOURCES)

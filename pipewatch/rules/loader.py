@@ -1,7 +1,7 @@
 """Load `rules/*.yml` into a `RuleSet`, validating everything before any query runs.
 
 Every problem in every file is collected with its `file:line`, and one `ConfigError` (exit code 2)
-lists them all, one per line. The format is the rule-file contract in DESIGN.md:
+lists them all, one per line. The format is the rule-file contract in docs/contracts.md:
 
     version: 1
     tables:
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pipewatch.errors import ConfigError
-from pipewatch.rules.located import LMap, Located, LocatedYAMLError, LScalar, LSeq, load_located
+from pipewatch.located import LMap, Located, LocatedYAMLError, LScalar, LSeq, load_located
 from pipewatch.rules.rule_checks import BUILDERS, TARGET_KEYS, Invalid, show, suggest
 from pipewatch.rules.spec import (
     CHECK_TYPES,

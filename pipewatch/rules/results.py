@@ -98,7 +98,7 @@ class QualityReport:
 
     @property
     def score(self) -> float:
-        """The mean of table scores weighted by each table's weight sum (DESIGN.md)."""
+        """The mean of table scores weighted by each table's weight sum (docs/contracts.md)."""
         total = sum(t.weight for t in self.tables)
         if total <= 0:
             return 1.0

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pipewatch.config import parse_duration as parse_config_duration
-from pipewatch.rules.located import LMap, Located, LScalar, LSeq
+from pipewatch.located import LMap, Located, LScalar, LSeq
 from pipewatch.rules.spec import (
     AcceptedValues,
     Check,

@@ -2,7 +2,7 @@
 
 A counting check fails when its failing rows exceed `max_failures`, or its failing ratio
 (failing / total rows) exceeds `max_failure_ratio`; with neither given, any failing row fails.
-A `warn`-severity check that would fail is `warn`. The score is DESIGN.md's: per check
+A `warn`-severity check that would fail is `warn`. The score is the contract of docs/contracts.md: per check
 `1 - failing/total` (1/0 for row_count and freshness, 0 for an error), weighted mean per table,
 tables weighted by their weight sums (see `results.py`).
 """

@@ -22,7 +22,7 @@ from pipewatch.triage.regex_anchors import required_anchors
 from pipewatch.triage.regex_safety import pattern_problems
 
 Category = Literal["transient", "resource", "permission", "data", "code", "dependency", "quality", "unknown"]
-#: The error categories of the DESIGN.md contract, in the order the docs list them.
+#: The error categories of the contract in docs/contracts.md, in the order the docs list them.
 CATEGORIES: tuple[Category, ...] = (
     "transient",
     "resource",

@@ -1,6 +1,6 @@
 """Retry policy: whether a failed dbt invocation is worth running again, what to rerun, and how long to wait.
 
-A run is retried only when every failure in it is retryable (DESIGN.md: `transient`); one failure of any
+A run is retried only when every failure in it is retryable (docs/contracts.md: `transient`); one failure of any
 other category (a bad cast, a missing grant, a failed test) stops retrying at once, because rerunning
 cannot fix it and only delays the escalation. What is rerun is what failed plus what dbt skipped because
 of it; nothing that succeeded runs again.

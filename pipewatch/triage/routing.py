@@ -1,6 +1,6 @@
 """What each error category asks for (retry, escalate, nothing) and who must act on it.
 
-The table is the DESIGN.md contract: transient errors are retried with backoff (and go to the platform
+The table is the contract in docs/contracts.md: transient errors are retried with backoff (and go to the platform
 team once retries run out); resource, permission and unknown errors go to the platform team; data, code
 and quality failures go to the owner of the model; a dependency (a skip) needs no action of its own.
 """

@@ -400,9 +400,9 @@ def test_slack_message_escapes_mrkdwn_and_drops_controls() -> None:
 
 
 def test_history_views_strip_every_control_sequence() -> None:
-    from pipewatch.analysis import Anomaly
-    from pipewatch.history.trend_view import render_summary, render_trend
+    from pipewatch.history.anomaly import Anomaly
     from pipewatch.history.trends import HistorySummary, NodeStats, NodeTrend, TrendPoint
+    from pipewatch.outputs.trend_view import render_summary, render_trend
 
     anomaly = Anomaly(f"model.x.{OSC52}", "execution_time", 40.0, 8.0, 12.0, "up", 30)
     stats = NodeStats(f"model.x.{OSC0}", 3, 1.0, 2.0, HOSTILE, [1.0, 2.0])

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
-from pipewatch.analysis import Anomaly
+from pipewatch.history.anomaly import Anomaly
 from pipewatch.history.trends import HistorySummary, NodeStats, NodeTrend
 from pipewatch.outputs.escaping import one_line, terminal_safe
 
