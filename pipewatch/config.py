@@ -360,6 +360,18 @@ def _apply_env(cfg: Config, env: Mapping[str, str]) -> None:
         cfg.platform_owner = env["PIPEWATCH_PLATFORM_OWNER"]
 
 
+def rules_location(config: Config, rules_path: str | Path | None = None) -> Path | None:
+    """The rule file or folder to load: `rules_path` as given, else pipewatch.yml's `rules:` (relative to
+    the project dir), else the project's `rules/` folder when it exists; None when there is none."""
+    if rules_path is not None:
+        return Path(rules_path)
+    if config.rules_path:
+        configured = Path(config.rules_path)
+        return configured if configured.is_absolute() else config.project_dir / configured
+    default = config.project_dir / "rules"
+    return default if default.is_dir() else None
+
+
 def resolve_target_dir(
     project_dir: Path,
     target_path: str | None = None,

@@ -13,12 +13,12 @@ from pipewatch.live.events import read_events
 from pipewatch.live.simulate import DEFAULT_DURATION_S, Simulator, expected_durations
 from pipewatch.live.state import BuildState
 from pipewatch.live.synthetic import synthesize_log
-from tests.test_live_support import DURATIONS, FCT, OTHER, RAW, STG, TEST, small_log, small_manifest
+from tests.test_live_support import DURATIONS, FCT, OTHER, RAW, STG, TEST, graph_of, small_log, small_manifest
 
 
 def _chain_and_fan() -> Graph:
     # a -> b -> c, and a -> d, a -> e
-    return Graph.from_parents(
+    return graph_of(
         {
             "model.p.b": ["model.p.a"],
             "model.p.c": ["model.p.b"],
@@ -100,7 +100,7 @@ def dags(draw: st.DrawFn) -> tuple[Graph, dict[str, float]]:
         picks = draw(st.lists(st.integers(0, max(i - 1, 0)), max_size=3)) if i else []
         parents[f"model.p.n{i:02d}"] = [f"model.p.n{j:02d}" for j in set(picks)]
     durations = {u: draw(st.floats(0.0, 100.0)) for u in parents}
-    return Graph.from_parents(parents), durations
+    return graph_of(parents), durations
 
 
 @settings(max_examples=60, deadline=None)
@@ -125,7 +125,7 @@ def test_simulator_properties(dag: tuple[Graph, dict[str, float]], threads: int,
 def test_noisy_history_on_a_wide_build_stays_within_15_percent_at_half_way() -> None:
     rng = random.Random(3)
     parents = {f"model.p.m{i:03d}": [f"model.p.m{rng.randrange(i):03d}"] if i else [] for i in range(300)}
-    graph = Graph.from_parents(parents)
+    graph = graph_of(parents)
     truth = {u: rng.lognormvariate(0.0, 0.8) for u in parents}
     history = {u: s * rng.lognormvariate(0.0, 0.3) for u, s in truth.items()}
     lines = synthesize_log(graph, truth, threads=4)
@@ -139,7 +139,7 @@ def test_noisy_history_on_a_wide_build_stays_within_15_percent_at_half_way() -> 
 def test_a_uniformly_slower_warehouse_is_learned_from_finished_nodes() -> None:
     rng = random.Random(4)
     parents = {f"model.p.m{i:03d}": [f"model.p.m{rng.randrange(i):03d}"] if i else [] for i in range(300)}
-    graph = Graph.from_parents(parents)
+    graph = graph_of(parents)
     history = {u: rng.lognormvariate(0.0, 0.8) for u in parents}
     slow = {u: 1.5 * s for u, s in history.items()}  # today every node takes 50% longer
     state = BuildState.from_manifest(None)

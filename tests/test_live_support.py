@@ -6,7 +6,10 @@ not_null test. Owners: stg and fct belong to analytics, the exposure to finance.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from pipewatch.artifacts import Manifest
+from pipewatch.lineage.graph import Graph
 from pipewatch.live.events import read_events
 from pipewatch.live.state import BuildState
 from pipewatch.live.synthetic import log_line, synthesize_log
@@ -21,6 +24,13 @@ TEST = "test.shop.not_null_stg_id.abc123"
 DASH = "exposure.shop.dash"
 #: True seconds of each node the build runs.
 DURATIONS = {RAW: 2.0, STG: 3.0, TEST: 1.0, FCT: 4.0, OTHER: 5.0}
+
+
+def graph_of(parents: Mapping[str, Iterable[str]]) -> Graph:
+    """A graph from `{unique_id: [parent ids]}` alone, for simulator tests that need no manifest."""
+    ids = sorted({*parents, *(p for ps in parents.values() for p in ps)})
+    index = {uid: i for i, uid in enumerate(ids)}
+    return Graph(ids, [sorted(index[p] for p in parents.get(uid, ())) for uid in ids], index=index)
 
 
 def small_manifest() -> Manifest:

@@ -378,10 +378,12 @@ def test_too_long_retry_after_is_not_waited(webhook: Webhook) -> None:
 def test_5xx_retried_with_backoff_then_given_up(webhook: Webhook) -> None:
     sleeps = Sleeps()
     webhook.answer(("status", 500), ("status", 503), ("status", 502))
-    result = post_json(webhook.url, {"text": "hi"}, fast_policy(sleeps, backoff_s=0.01))
+    # Full jitter draws below the ceiling; drawing the ceiling itself shows the doubling.
+    policy = fast_policy(sleeps, backoff_s=0.01, uniform=lambda _low, high: high)
+    result = post_json(webhook.url, {"text": "hi"}, policy)
     assert not result.ok and result.retryable and result.attempts == 3
     assert len(webhook.arrived) == 3
-    assert len(sleeps.waits) == 2 and sleeps.waits[1] > sleeps.waits[0]  # exponential
+    assert sleeps.waits == pytest.approx([0.01, 0.02])  # exponential
     assert "HTTP 502" in (result.error or "") and SECRET not in (result.error or "")
 
 

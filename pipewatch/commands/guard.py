@@ -37,8 +37,7 @@ def refuse_outputs_over_inputs(params: Mapping[str, Any]) -> None:
 
 def _inputs(params: Mapping[str, Any]) -> Iterator[tuple[str, Path]]:
     """(what, path) of every file the command may read, as far as its parameters tell."""
-    from pipewatch.config import load_config, resolve_target_dir
-    from pipewatch.rules.api import rules_location
+    from pipewatch.config import load_config, resolve_target_dir, rules_location
 
     project_dir = Path(params.get("project_dir") or ".")
     config = load_config(project_dir)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import random
 import re
 import socket
 import threading
@@ -99,10 +100,12 @@ class DeliveryPolicy:
     max_backoff_s: float = 30.0
     max_retry_after_s: float = 60.0  # a longer Retry-After is not waited out: the alert stays queued
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    #: Draws the jitter, `uniform(low, high)`; injectable so a test can see the exponential ceilings.
+    uniform: Callable[[float, float], float] = field(default=random.uniform, repr=False)
 
     def backoff(self, retry: int) -> float:
         """The wait before retry number `retry` (1-based): exponential, capped, with full jitter."""
-        return Backoff(base=self.backoff_s, cap=self.max_backoff_s).delay(retry - 1)
+        return Backoff(base=self.backoff_s, cap=self.max_backoff_s, uniform=self.uniform).delay(retry - 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pipewatch.config import rules_location
 from pipewatch.errors import ConfigError, UsageError
 from pipewatch.rules.engine import run_checks
 from pipewatch.rules.loader import RULE_FILE_SUFFIXES, load_rules, parse_rules, rule_files
@@ -126,18 +127,6 @@ def check_project(
         )
     finally:
         warehouse.close()
-
-
-def rules_location(config: Config, rules_path: str | Path | None = None) -> Path | None:
-    """The rule file or folder to load: `rules_path` as given, else pipewatch.yml's `rules:` (relative to
-    the project dir), else the project's `rules/` folder when it exists; None when there is none."""
-    if rules_path is not None:
-        return Path(rules_path)
-    if config.rules_path:
-        configured = Path(config.rules_path)
-        return configured if configured.is_absolute() else config.project_dir / configured
-    default = config.project_dir / "rules"
-    return default if default.is_dir() else None
 
 
 def _ruleset(rules: RulesInput, name: str) -> RuleSet:
