@@ -31,6 +31,7 @@ from pipewatch.lineage import (
     thread_utilization,
     upstream_downstream,
 )
+from pipewatch.live.simulate import WhatIf, run_what_if
 from pipewatch.owners import owner_of
 from pipewatch.rules.results import QualityReport
 from pipewatch.rules.scoring import gate as quality_gate
@@ -84,6 +85,7 @@ class Outcome:
     anomalies: list[Anomaly] = field(default_factory=list)
     gate: Gate = field(default_factory=lambda: Gate(True, []))
     warnings: list[str] = field(default_factory=list)
+    what_if: WhatIf | None = None  # the build re-planned at other thread counts (live.simulate)
 
     @property
     def total(self) -> int:
@@ -165,6 +167,7 @@ def analyze(
         )
     freshness, stale_news = relevant_freshness(run)
     path = critical_path(run, graph)
+    utilization = thread_utilization(run)
     return Outcome(
         run=run,
         graph=graph,
@@ -173,12 +176,13 @@ def analyze(
         skipped=skips,
         critical_path=path,
         bottlenecks=bottlenecks(run, graph, path),
-        utilization=thread_utilization(run),
+        utilization=utilization,
         freshness=freshness,
         quality=quality,
         anomalies=list(anomalies),
         gate=decide_gate(run, skips, freshness, quality, config.min_score),
         warnings=[*run.warnings, *stale_news, *warnings],
+        what_if=run_what_if(run, graph, utilization.threads),
     )
 
 
