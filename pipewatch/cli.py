@@ -94,6 +94,7 @@ def _register() -> None:
     from pipewatch.commands.lineage import lineage_command
     from pipewatch.commands.report import report_command
     from pipewatch.commands.run import retry_plan_command, run_command
+    from pipewatch.commands.watch import watch_command
 
     main.add_command(after_run_command, "after-run")
     main.add_command(lineage_command, "lineage")
@@ -104,6 +105,7 @@ def _register() -> None:
     main.add_command(report_command, "report")
     main.add_command(check_command, "check")
     main.add_command(init_command, "init")
+    main.add_command(watch_command, "watch")
 
 
 _register()
