@@ -71,7 +71,7 @@ class LiveDisplay:
         view, state, eta = self.view, update.state, update.eta
         if view == "dbt":
             if update.event.msg:
-                self._write(clean(update.event.msg, limit=2000) + "\n")
+                self._write(clean(update.event.msg, one_line=False, limit=4000).rstrip("\n") + "\n")
         elif view == "lines":
             for change in update.changes:
                 line = event_line(change, state, eta)
