@@ -219,7 +219,7 @@ def test_sigint_stops_with_a_summary(piped: Piped, tmp_path: Path) -> None:
         time.sleep(0.1)
     time.sleep(2.0)  # let it import and read what is there
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err and "done" in err
     assert "Traceback" not in err
