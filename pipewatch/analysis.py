@@ -85,7 +85,16 @@ class Outcome:
     anomalies: list[Anomaly] = field(default_factory=list)
     gate: Gate = field(default_factory=lambda: Gate(True, []))
     warnings: list[str] = field(default_factory=list)
-    what_if: WhatIf | None = None  # the build re-planned at other thread counts (live.simulate)
+    # The thread what-if costs a few tenths of a second on a 30,000-node build: computed on first
+    # use (the text and JSON views), not for every caller of `analyze`.
+    _what_if: list[WhatIf | None] = field(default_factory=list, init=False, repr=False)
+
+    @property
+    def what_if(self) -> WhatIf | None:
+        """The build re-planned at half, double and four times its threads (`live.simulate`)."""
+        if not self._what_if:
+            self._what_if.append(run_what_if(self.run, self.graph, self.utilization.threads))
+        return self._what_if[0]
 
     @property
     def total(self) -> int:
@@ -182,7 +191,6 @@ def analyze(
         anomalies=list(anomalies),
         gate=decide_gate(run, skips, freshness, quality, config.min_score),
         warnings=[*run.warnings, *stale_news, *warnings],
-        what_if=run_what_if(run, graph, utilization.threads),
     )
 
 

@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import Run
 from pipewatch.lineage.critical_path import _run_parents
 from pipewatch.lineage.graph import Graph
@@ -222,4 +223,5 @@ def run_what_if(run: Run, graph: Graph, threads: int) -> WhatIf | None:
     }
     if not durations:
         return None
-    return Simulator(graph, durations).what_if(threads)
+    with gc_paused():  # tens of thousands of small lists, no cycles
+        return Simulator(graph, durations).what_if(threads)
