@@ -9,7 +9,7 @@ durations with noise (each node's median off by a log-normal factor, some nodes 
 so the ETA is measured against what really happened, not against itself. Prints two tables:
 watch's CPU time per 1,000 events, and the ETA's error at 25/50/75% progress.
 
-    .venv/bin/python benchmarks/bench_live.py --latency [MODELS]   # alert latency, whole processes
+    .venv/bin/python benchmarks/bench_live.py --latency [MODELS]   # alert latency (3,400 models: ~10,000 nodes)
     .venv/bin/python benchmarks/bench_live.py --overhead [RUNS]    # dbt build with/without `pipewatch run`
 
 `--latency`: the same replayed build with FAILING tests spread through it, written line by line
@@ -165,7 +165,7 @@ def _slack_server() -> tuple[str, list[tuple[float, str]], Callable[[], None]]:
     return f"http://127.0.0.1:{server.server_address[1]}/services/T/B/x", posts, server.shutdown
 
 
-def latency(models: int = 10_000) -> None:
+def latency(models: int = 3_400) -> None:
     """Alert latency of `pipewatch watch --slack -` on a replayed build (see the module doc)."""
     target = synthetic_target(models)
     state = BuildState.from_manifest(load_manifest(target / "manifest.json"))
@@ -290,7 +290,7 @@ def overhead(runs: int = 3) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--latency":
-        latency(int(sys.argv[2]) if len(sys.argv) > 2 else 10_000)
+        latency(int(sys.argv[2]) if len(sys.argv) > 2 else 3_400)
     elif len(sys.argv) > 1 and sys.argv[1] == "--overhead":
         overhead(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
     else:
