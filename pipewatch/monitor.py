@@ -34,7 +34,7 @@ from pipewatch.live.view import (
     redraw,
     render_block,
 )
-from pipewatch.live.watch import LiveUpdate, Watcher, WatchResult
+from pipewatch.live.watch import LiveUpdate, Watcher, WatchResult, follow_into
 
 #: Views: `block` (redrawn in place), `lines` (one per event), `json` (NDJSON), `dbt` (dbt's own
 #: text, decoded from its JSON log), `off`.
@@ -188,6 +188,12 @@ class Monitor:
         """dbt is silent: run the alert timers and redraw the elapsed times."""
         self.watcher.idle()
         self.display.tick(self.watcher.now())
+
+    def follow(self, source: str | Path, timeout: float | None = None) -> WatchResult:
+        """Watch `source` (`-` or a log file) to the end of the invocation (see `live.watch.follow_into`)."""
+        result = follow_into(self.watcher, source, timeout=timeout, idle=self.idle)
+        self.display.tick(self.watcher.state.last_ts, force=True)
+        return result
 
     def finish(self, ended: str | None = None, rotations: int = 0) -> WatchResult:
         """The watch is over (see `Watcher.finish`)."""

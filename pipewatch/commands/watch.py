@@ -54,7 +54,6 @@ def watch_command(
     """
     from pipewatch.config import load_config, resolve_target_dir
     from pipewatch.errors import UsageError
-    from pipewatch.live.follow import Follower
     from pipewatch.monitor import LiveDisplay, Monitor, ndjson_outcome, summary_lines
     from pipewatch.outputs import render
 
@@ -69,17 +68,8 @@ def watch_command(
     else:
         display = LiveDisplay("block" if sys.stderr.isatty() else "lines", sys.stderr)
     monitor = Monitor(target_dir=target_dir, config=config, history=history, display=display, slack=slack)
-    follower = Follower(
-        source, timeout=timeout, stop=lambda: monitor.watcher.state.complete, idle=monitor.idle
-    )
-    ended: str | None = None
-    try:
-        for raw in follower:
-            monitor.feed(raw)
-    except KeyboardInterrupt:
-        ended = "interrupted"
-    result = monitor.finish(ended or follower.ended, follower.rotations)
-    if ended == "interrupted":
+    result = monitor.follow(source, timeout)
+    if result.ended == "interrupted":
         concluded = monitor.conclude(result, run_after_run=False)
         for line in summary_lines(result):
             click.echo(line, err=True)

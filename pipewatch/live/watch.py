@@ -248,6 +248,25 @@ def watch(
         selected=selected,
         clock=clock,
     )
+    return follow_into(
+        watcher, source, timeout=timeout, poll_s=poll_s, clock=clock, sleep=sleep, from_newest=from_newest
+    )
+
+
+def follow_into(
+    watcher: Watcher,
+    source: str | Path | BinaryIO,
+    *,
+    timeout: float | None = None,
+    poll_s: float = POLL_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    from_newest: bool = True,
+    idle: Callable[[], None] | None = None,
+) -> WatchResult:
+    """Feed `watcher` the lines of `source` (a stream, or a file followed like `tail -f`) until the
+    invocation completes, the stream ends, `timeout` passes or a KeyboardInterrupt (`ended ==
+    "interrupted"`); `idle` (default `watcher.idle`) runs while the source is silent."""
     follower = Follower(
         source,
         timeout=timeout,
@@ -255,7 +274,7 @@ def watch(
         stop=lambda: watcher.state.complete,
         clock=clock,
         sleep=sleep,
-        idle=watcher.idle,
+        idle=idle or watcher.idle,
         from_newest=from_newest,
     )
     ended: str | None = None
