@@ -13,6 +13,7 @@ not judge a build it did not see end.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,9 +96,14 @@ class LiveDisplay:
         if not force and self.clock() - self._drawn_at < REDRAW_S:
             return
         self._drawn_at = self.clock()
-        lines = render_block(self._last.state, self._last.eta, now)
+        width = max(shutil.get_terminal_size((100, 24)).columns - 1, 40)
+        lines = render_block(self._last.state, self._last.eta, now, width=width)
         self._write(redraw(lines, self._height))
         self._height = len(lines)
+
+    def release(self) -> None:
+        """Leave the block where it is: other output follows it, the next draw starts below."""
+        self._height = 0
 
     def on_alert(self, alert: Alert) -> None:
         """Show an alert as it is planned (NDJSON only: the other views show the failure itself)."""
@@ -192,13 +198,18 @@ class Monitor:
     def follow(self, source: str | Path, timeout: float | None = None) -> WatchResult:
         """Watch `source` (`-` or a log file) to the end of the invocation (see `live.watch.follow_into`)."""
         result = follow_into(self.watcher, source, timeout=timeout, idle=self.idle)
-        self.display.tick(self.watcher.state.last_ts, force=True)
+        self._final_draw()
         return result
+
+    def _final_draw(self) -> None:
+        if not self.watcher.state.complete:  # the completing event drew the final block already
+            self.display.tick(self.watcher.state.last_ts, force=True)
+        self.display.release()
 
     def finish(self, ended: str | None = None, rotations: int = 0) -> WatchResult:
         """The watch is over (see `Watcher.finish`)."""
         result = self.watcher.finish(ended, rotations)
-        self.display.tick(self.watcher.state.last_ts, force=True)
+        self._final_draw()
         return result
 
     def conclude(self, result: WatchResult, *, run_after_run: bool = True) -> Concluded:

@@ -114,6 +114,8 @@ def run_command(
     monitor = live_monitor(argv, live, slack, history_path, no_history)
 
     def show_attempt(attempt: Attempt) -> None:
+        if monitor is not None:
+            monitor.display.release()  # the live block stays above the attempt line
         click.echo(attempt_line(attempt, max_retries), err=as_json)
 
     def wait(seconds: float) -> None:
