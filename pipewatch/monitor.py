@@ -221,7 +221,10 @@ class Monitor:
         summary = next((a for a in reversed(result.alerts) if a.get("kind") == "live_summary"), None)
         notes = [*self.notes, *result.notes]
         concluded = Concluded(1, None, notes)
-        live_sent = tuple(sorted(self.slack.alerted)) if self.slack is not None else ()
+        live_sent: tuple[str, ...] = ()
+        if self.slack is not None:
+            self.slack.close()  # live alerts delivered (or queued) before after-run reads the outbox
+            live_sent = tuple(sorted(self.slack.alerted))
         if not result.complete:
             notes.append("gate failed: the build did not complete, so pipewatch cannot vouch for it")
         elif run_after_run:
@@ -241,9 +244,8 @@ class Monitor:
                 concluded.exit_code = 0 if done.outcome.gate.passed else 1
         if self.slack is not None:
             if summary is not None:
-                self.slack.send(summary, gate=_gate_line(concluded))
-            report = self.slack.close()
-            notes.append(f"slack (live): {report.summary()}")
+                self.slack.deliver_now(summary, gate=_gate_line(concluded))
+            notes.append(f"slack (live): {self.slack.report.summary()}")
         return concluded
 
 

@@ -108,10 +108,11 @@ class _Session:
         if not self.manifest_tried and len(self.early) < _EARLY_EVENTS:
             self.early.append(event)
         now = event.ts if event.ts is not None else (self.state.last_ts or 0.0)
+        # Alerts before the forecast: a failure re-runs the simulation, which must not delay them.
+        alerts = self.planner.on_changes(changes, now)
         eta = self.eta.update(now) if self.state.graph is not None else None
         if eta is not None and any(c.kind == "finished" for c in changes):
             self.eta_history.append(eta)
-        alerts = self.planner.on_changes(changes, now)
         return changes, eta, alerts
 
 

@@ -164,21 +164,32 @@ class LiveSlack:
         self._queue.put((alert, gate))
 
     def close(self, timeout: float = LIVE_BUDGET_S + 5.0) -> NotifyReport:
-        """Wait (at most `timeout` s) for what was queued to be tried; the delivery report."""
-        self._queue.put(None)
-        self._thread.join(timeout)
+        """Wait (at most `timeout` s) for what was queued to be tried; the delivery report.
+
+        After it, nothing else writes to the history store from here (after-run may, safely).
+        """
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
         return self.report
+
+    def deliver_now(self, alert: Mapping[str, Any], *, gate: str | None = None) -> bool:
+        """Deliver one alert in the calling thread (the end summary, after `close`)."""
+        return self._try(alert, gate)
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            alert, gate = item
-            try:
-                ok = self._deliver(alert, gate)
-            except Exception as exc:  # a delivery problem must not end the watch: it is reported
-                self.report.failed[str(alert.get("dedup_key"))] = mask_secrets(str(exc), self.url)
-                ok = False
-            if self.on_sent is not None:
-                self.on_sent(alert, ok)
+            self._try(*item)
+
+    def _try(self, alert: Mapping[str, Any], gate: str | None) -> bool:
+        try:
+            ok = self._deliver(alert, gate)
+        except Exception as exc:  # a delivery problem must not end the watch: it is reported
+            self.report.failed[str(alert.get("dedup_key"))] = mask_secrets(str(exc), self.url)
+            ok = False
+        if self.on_sent is not None:
+            self.on_sent(alert, ok)
+        return ok
 
     def _deliver(self, alert: Mapping[str, Any], gate: str | None) -> bool:
         message = live_message(alert, project=self.project, gate=gate)
