@@ -24,6 +24,10 @@ _LOG_FORMAT = "--log-format"
 #: pipewatch run's own flags that stop it before dbt would run.
 _NO_RUN = frozenset({"-h", "--help"})
 _early: dict[str, object] = {}
+#: While dbt runs before the runner's own handlers exist: the handlers replaced, the signal received.
+_saved: dict[int, object] = {}
+_received: list[int] = []
+_FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
 
 def json_log_argv(argv: Sequence[str]) -> list[str]:
@@ -76,6 +80,30 @@ def spawn_from_argv(argv: Sequence[str]) -> None:
         return  # the runner starts it again and reports the problem its own way
     _early.update(proc=proc, argv=command, cwd=str(Path.cwd()))
     atexit.register(_kill_unadopted)
+    # A CI cancel or Ctrl-C while pipewatch is still starting must still reach dbt's group (it runs
+    # in its own session); the runner's `StopSignals` takes the signal over (`take_over`).
+    for signum in _FORWARDED:
+        _saved[signum] = signal.signal(signum, _forward)
+
+
+def _forward(signum: int, frame: object) -> None:
+    del frame  # the signal module's handler signature
+    if not _received:
+        _received.append(signum)
+    proc = _early.get("proc")
+    if isinstance(proc, subprocess.Popen):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signum)
+
+
+def take_over() -> int | None:
+    """Put back the handlers `spawn_from_argv` replaced; the signal received meanwhile, if any."""
+    for signum, previous in _saved.items():
+        signal.signal(signum, previous)  # type: ignore[arg-type]
+    _saved.clear()
+    received = _received[0] if _received else None
+    _received.clear()
+    return received
 
 
 def adopt(argv: Sequence[str], workdir: Path) -> subprocess.Popen[bytes] | None:
