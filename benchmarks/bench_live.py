@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -188,7 +189,9 @@ def latency(models: int = 3_400) -> None:
     print(f"\nalert latency: {models:,}-model build ({len(durations):,} nodes), {FAILING} failing tests,")
     print(f"durations shrunk {1 / shrink:.0f}x so it lasts ~{REPLAY_S:.0f}s, replayed in real time into")
     print("a real `pipewatch watch --slack -` process (busy machine)")
-    print(f"{'history':<22} {'alerted':>8} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'posts':>6}")
+    print(
+        f"{'history':<22} {'alerted':>8} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'posts':>6} {'watch CPU s':>12} {'load':>5}"
+    )
     for mode in ("off (direct POST)", "on (DuckDB outbox)"):
         url, posts, stop = _slack_server()
         tmp = Path(tempfile.mkdtemp())
@@ -200,6 +203,7 @@ def latency(models: int = 3_400) -> None:
             env={**os.environ, "PIPEWATCH_SLACK_WEBHOOK": url},
         )  # fmt: skip
         assert proc.stdin is not None
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         written: dict[str, float] = {}
         t0 = time.monotonic()
         for line, ts in zip(log, stamps, strict=True):
@@ -215,6 +219,8 @@ def latency(models: int = 3_400) -> None:
                         written[uid] = time.monotonic()
         proc.stdin.close()
         proc.wait(timeout=600)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         stop()
         waits = []
         for uid, at in written.items():
@@ -226,9 +232,10 @@ def latency(models: int = 3_400) -> None:
         waits.sort()
         sys.stdout.flush()
         print(
-            f"{mode:<22} {len(waits):>5}/{len(written):<2} {_pct(waits, 0.5):>7.2f} {_pct(waits, 0.95):>7.2f} {max(waits or [0]):>7.2f} {len(posts):>6}"
+            f"{mode:<22} {len(waits):>5}/{len(written):<2} {_pct(waits, 0.5):>7.2f} {_pct(waits, 0.95):>7.2f} {max(waits or [0]):>7.2f} {len(posts):>6} {cpu:>12.1f} {os.getloadavg()[0]:>5.1f}"
         )
-    print("(failures within 1 s of each other share one message; at most one message a second)")
+    print("(failures within 1 s of each other share one message; at most one message a second;")
+    print(" load: the 1-minute load average of the 2-core machine when the replay ended)")
 
 
 def _pct(values: list[float], q: float) -> float:
