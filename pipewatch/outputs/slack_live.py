@@ -175,46 +175,65 @@ class LiveSlack:
 
     def deliver_now(self, alert: Mapping[str, Any], *, gate: str | None = None) -> bool:
         """Deliver one alert in the calling thread (the end summary, after `close`)."""
-        return self._try(alert, gate)
+        return self._try([(alert, gate)])
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            self._try(*item)
+        while True:
+            batch = [self._queue.get()]
+            # What piled up while the last delivery ran goes out together: one outbox write, one flush.
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            items = [item for item in batch if item is not None]
+            if items:
+                self._try(items)
+            if len(items) != len(batch):
+                return
 
-    def _try(self, alert: Mapping[str, Any], gate: str | None) -> bool:
+    def _try(self, items: list[tuple[Mapping[str, Any], str | None]]) -> bool:
+        keys = [str(alert.get("dedup_key")) for alert, _ in items]
         try:
-            ok = self._deliver(alert, gate)
+            self._deliver(items)
         except Exception as exc:  # a delivery problem must not end the watch: it is reported
-            self.report.failed[str(alert.get("dedup_key"))] = mask_secrets(str(exc), self.url)
-            ok = False
+            for key in keys:
+                self.report.failed[key] = mask_secrets(str(exc), self.url)
+        sent = set(self.report.sent)
         if self.on_sent is not None:
-            self.on_sent(alert, ok)
-        return ok
+            for (alert, _), key in zip(items, keys, strict=True):
+                self.on_sent(alert, key in sent)
+        return all(key in sent for key in keys)
 
-    def _deliver(self, alert: Mapping[str, Any], gate: str | None) -> bool:
-        message = live_message(alert, project=self.project, gate=gate)
-        key = str(alert.get("dedup_key"))
+    def _deliver(self, items: list[tuple[Mapping[str, Any], str | None]]) -> None:
         now = time.time()
         if self.store is None:
-            result = post_json(self.url, message, self.policy, budget_s=LIVE_BUDGET_S)
-            if result.ok:
-                self.report.sent.append(key)
-            else:
-                self.report.failed[key] = mask_secrets(result.error or "not delivered", self.url)
-            return result.ok
+            for alert, gate in items:
+                key = str(alert.get("dedup_key"))
+                message = live_message(alert, project=self.project, gate=gate)
+                result = post_json(self.url, message, self.policy, budget_s=LIVE_BUDGET_S)
+                if result.ok:
+                    self.report.sent.append(key)
+                else:
+                    self.report.failed[key] = mask_secrets(result.error or "not delivered", self.url)
+            return
         from pipewatch.history.alerts import NewAlert
 
-        invocation = str(alert.get("invocation_id") or "unknown")
-        rows = [NewAlert(key, KIND_MESSAGE, None, {"slack": message, "items": []})]
-        if alert.get("kind") == "live_failure":
-            markers = []
-            for node in alert.get("nodes") or []:
-                marker = f"slack:{invocation}:{FAILURE}:{node['node']}"
-                fp = failure_fingerprint(node.get("category"), node.get("message"))
-                rows.append(NewAlert(marker, FAILURE, node["node"], {"fingerprint": fp, "message": key}))
-                markers.append(marker)
-            rows[0] = NewAlert(key, KIND_MESSAGE, None, {"slack": message, "items": markers})
+        rows: list[NewAlert] = []
+        invocation = "unknown"
+        for alert, gate in items:
+            key = str(alert.get("dedup_key"))
+            message = live_message(alert, project=self.project, gate=gate)
+            invocation = str(alert.get("invocation_id") or "unknown")
+            markers: list[NewAlert] = []
+            if alert.get("kind") == "live_failure":
+                for node in alert.get("nodes") or []:
+                    marker = f"slack:{invocation}:{FAILURE}:{node['node']}"
+                    fp = failure_fingerprint(node.get("category"), node.get("message"))
+                    markers.append(
+                        NewAlert(marker, FAILURE, node["node"], {"fingerprint": fp, "message": key})
+                    )
+            items_keys = [m.dedup_key for m in markers]
+            rows += [NewAlert(key, KIND_MESSAGE, None, {"slack": message, "items": items_keys}), *markers]
         self.store.alerts.enqueue_many(rows, invocation_id=invocation, now=now)
-        before = len(self.report.sent)
         flush_outbox(self.store, self.url, self.policy, self.report, now, time.monotonic() + LIVE_BUDGET_S)
-        return len(self.report.sent) > before
