@@ -34,6 +34,8 @@ from pipewatch.lineage import (
 from pipewatch.owners import owner_of
 from pipewatch.rules.results import QualityReport
 from pipewatch.rules.scoring import gate as quality_gate
+from pipewatch.schema_changes.model import ColumnChange
+from pipewatch.schema_changes.tracking import SchemaTracking
 from pipewatch.triage import Classification, classify_result, escalation_target
 
 
@@ -52,6 +54,7 @@ class Failure:
     skipped_downstream: list[str]
     exposures: list[str]
     downstream_owners: list[str]
+    schema_changes: list[ColumnChange] = field(default_factory=list)  # changes this failure read
 
     @property
     def unique_id(self) -> str:
@@ -84,6 +87,7 @@ class Outcome:
     anomalies: list[Anomaly] = field(default_factory=list)
     gate: Gate = field(default_factory=lambda: Gate(True, []))
     warnings: list[str] = field(default_factory=list)
+    schema_changes: list[ColumnChange] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -128,11 +132,13 @@ def analyze(
     *,
     anomalies: Sequence[Anomaly] = (),
     warnings: Sequence[str] = (),
+    schema: SchemaTracking | None = None,
 ) -> Outcome:
     """Analyse a loaded run: classify failures, explain skips, find the critical path, decide the gate.
 
     `anomalies` (judged by the history module) and extra `warnings` (from steps around the analysis)
-    go into the Outcome as they are: it is built once, complete.
+    go into the Outcome as they are: it is built once, complete. `schema` (the run's compared column
+    snapshot) is traced here, on the run's graph, and pinned on the failures it explains.
     """
     config = config or Config()
     graph = Graph.from_run(run)
@@ -165,6 +171,8 @@ def analyze(
         )
     freshness, stale_news = relevant_freshness(run)
     path = critical_path(run, graph)
+    gate = decide_gate(run, skips, freshness, quality, config.min_score)
+    changes = _schema_changes(schema, run, graph, config, failures, gate)
     return Outcome(
         run=run,
         graph=graph,
@@ -177,9 +185,41 @@ def analyze(
         freshness=freshness,
         quality=quality,
         anomalies=list(anomalies),
-        gate=decide_gate(run, skips, freshness, quality, config.min_score),
+        gate=gate,
         warnings=[*run.warnings, *stale_news, *warnings],
+        schema_changes=changes,
     )
+
+
+def _schema_changes(
+    schema: SchemaTracking | None, run: Run, graph: Graph, config: Config, failures: list[Failure], gate: Gate
+) -> list[ColumnChange]:
+    """Trace the schema changes, pin each on the failures it explains, and apply `schema.fail_on`."""
+    settings = config.schema
+    fail_on = settings.fail_on if settings is not None else []
+    if schema is None or schema.snapshot is None:
+        if fail_on and (settings is None or settings.enabled):
+            # Fail closed: a gate asked to judge schema changes that pipewatch could not see.
+            gate.reasons.append("schema.fail_on is set, but no column snapshot of this build could be taken")
+            gate.passed = False
+        return []
+    if not schema.compared and fail_on:
+        gate.reasons.append("schema.fail_on is set, but there is no history store to compare columns with")
+        gate.passed = False
+    schema.trace(run, graph, config.owners)
+    from pipewatch.schema_changes.impact import explains, schema_gate
+
+    for failure in failures:
+        failure.schema_changes = [
+            c
+            for c in schema.changes
+            if explains(c, failure.unique_id, failure.message, failure.classification.category)
+        ]
+    reasons = schema_gate(schema.changes, fail_on)
+    if reasons:
+        gate.reasons.extend(reasons)
+        gate.passed = False
+    return schema.changes
 
 
 def decide_gate(
