@@ -82,15 +82,17 @@ def observe(run: Run, target_dir: Path, request: SnapshotRequest | None = None) 
 
 
 def _code_source(run: Run, target_dir: Path, notes: list[str]) -> _CompiledCode:
-    return _CompiledCode(
-        {r.unique_id: r.compiled_code for r in run.results if r.compiled_code}, target_dir, notes
-    )
+    known = {r.unique_id: r.compiled_code for r in run.results if r.compiled_code}
+    return _CompiledCode(run, known, target_dir, notes)
 
 
 class _CompiledCode:
-    """A node's compiled SQL: from run_results, else (read once, only if needed) from the manifest."""
+    """A node's compiled SQL: from run_results, else (read once, only if needed) from the manifest, else
+    the file dbt last compiled it to (`target/compiled/PACKAGE/PATH`: a node this run skipped was not
+    compiled again, and its SQL is what it was at its last compile)."""
 
-    def __init__(self, from_results: dict[str, str], target_dir: Path, notes: list[str]) -> None:
+    def __init__(self, run: Run, from_results: dict[str, str], target_dir: Path, notes: list[str]) -> None:
+        self.run = run
         self.known = from_results
         self.target_dir = target_dir
         self.notes = notes
@@ -108,4 +110,14 @@ class _CompiledCode:
             except ArtifactError as exc:
                 self.notes.append(f"schema: compiled SQL not read from the manifest: {exc}")
                 self.manifest = {}
-        return self.manifest.get(unique_id)
+        return self.manifest.get(unique_id) or self._compiled_file(unique_id)
+
+    def _compiled_file(self, unique_id: str) -> str | None:
+        node = self.run.nodes.get(unique_id)
+        if node is None or not node.path or not node.package:
+            return None
+        path = self.target_dir / "compiled" / node.package / node.path
+        try:
+            return path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            return None

@@ -94,9 +94,9 @@ def snapshot_from_warehouse(run: Run, built: Sequence[str], request: SnapshotReq
                 built_node = run.nodes[uid]
                 snapshot.tables[uid] = CatalogTable(
                     uid,
-                    node.database,
-                    node.schema,
-                    node.alias,
+                    built_node.database,
+                    built_node.schema,
+                    built_node.alias,
                     tuple(sorted(columns, key=lambda c: c.position)),
                 )
     finally:
