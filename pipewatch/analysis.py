@@ -31,11 +31,13 @@ from pipewatch.lineage import (
     thread_utilization,
     upstream_downstream,
 )
+from pipewatch.lineage.graph import UnknownNodeError
 from pipewatch.owners import owner_of
 from pipewatch.rules.results import QualityReport
 from pipewatch.rules.scoring import gate as quality_gate
 from pipewatch.schema_changes.model import ColumnChange
 from pipewatch.schema_changes.tracking import SchemaTracking
+from pipewatch.schema_changes.walk import ColumnHop
 from pipewatch.triage import Classification, classify_result, escalation_target
 
 
@@ -299,3 +301,69 @@ def node_lineage(
     config = load_config(project_dir)
     run = load_run(resolve_target_dir(project_dir, target_path, config.target_path))
     return upstream_downstream(Graph.from_run(run), name_or_id, depth, run)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnLineage:
+    """One column's upstream and downstream columns (`pipewatch lineage NODE.COLUMN`)."""
+
+    unique_id: str
+    column: str
+    upstream: list[ColumnHop]
+    downstream: list[ColumnHop]
+    precision: str  # `column`, or `table` when SQL below could not be parsed
+    schema_source: str  # where the relations' columns came from: catalog, history, or none
+
+
+def split_column_spec(graph: Graph, spec: str) -> tuple[str, str | None]:
+    """`orders` -> (its id, None); `orders.amount` -> (its id, `amount`) when `orders.amount` is no node."""
+    try:
+        return graph.resolve(spec), None
+    except UnknownNodeError:
+        node, dot, column = spec.rpartition(".")
+        if not dot or not node or not column:
+            raise
+        return graph.resolve(node), column
+
+
+def column_lineage(
+    project_dir: Path, run: Run, graph: Graph, unique_id: str, column: str, history: Path | None
+) -> ColumnLineage:
+    """Where `unique_id.column` comes from and which columns downstream read it, parsed from compiled SQL.
+
+    Relations' columns (to expand `select *`) come from the target dir's catalog.json, else the latest
+    snapshots in the history store, else none (stars then carry columns on by name).
+    """
+    from pipewatch.artifacts.catalog import CATALOG_FILE, load_catalog
+    from pipewatch.config import load_config, resolve_target_dir
+    from pipewatch.errors import ArtifactError
+    from pipewatch.schema_changes.impact import SqlColumns
+    from pipewatch.schema_changes.tracking import code_source
+    from pipewatch.schema_changes.walk import downstream_columns, upstream_columns
+    from pipewatch.warehouse.dialects import ADAPTER_DIALECTS
+
+    config = load_config(project_dir)
+    target = resolve_target_dir(project_dir, None, config.target_path)
+    tables, source = {}, "none"
+    try:
+        tables, source = load_catalog(target / CATALOG_FILE).tables, "catalog"
+    except ArtifactError:
+        if history is not None and history.is_file():
+            from pipewatch.history.columns import latest_columns
+            from pipewatch.history.store import HistoryStore
+
+            with HistoryStore(history).connect(create=False) as con:
+                tables, source = latest_columns(con), "history"
+    columns = {uid: list(t.columns) for uid, t in tables.items()}
+    dialect = ADAPTER_DIALECTS.get((run.adapter_type or "").lower())
+    notes: list[str] = []
+    sql = SqlColumns(run, graph, columns, code_source(run, target, notes), dialect)
+    reach = downstream_columns(graph, sql, unique_id, column)
+    return ColumnLineage(
+        unique_id,
+        column,
+        upstream_columns(graph, sql, unique_id, column),
+        reach.hops,
+        "table" if reach.table_level else "column",
+        source,
+    )

@@ -11,7 +11,6 @@ then `table`. `attach_to_failures` pairs failures with the changes they read; `s
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -25,8 +24,6 @@ from pipewatch.schema_changes.model import DROPPED, RENAMED, TABLE, ColumnChange
 if TYPE_CHECKING:
     from pipewatch.schema_changes.column_lineage import NodeColumns
 
-#: Nodes that consume a relation without SQL pipewatch can read.
-_CONSUMERS = frozenset({"exposure", "metric", "semantic_model", "saved_query"})
 #: Error categories of a failure that reading a changed column explains (unknown column, bad cast).
 _EXPLAINED = frozenset({"code", "data"})
 
@@ -96,47 +93,22 @@ def trace_impact(
     rules: Sequence[OwnerRule] = (),
 ) -> None:
     """Fill in each breaking change's downstream nodes and columns, exposures, owners and precision."""
+    from pipewatch.schema_changes.walk import downstream_columns
+
     kinds = graph.kinds
     for change in changes:
         if not change.breaks_readers or change.unique_id not in graph.index:
             continue
-        downstream: dict[str, list[str]] = {}
-        exposures: set[str] = set()
-        table_level: set[int] = set()
-        start = (change.unique_id, change.read_name.lower())
-        queue = deque([start])
-        seen = {start}
-        while queue:
-            node, column = queue.popleft()
-            for child in graph.child_idx[graph.index[node]]:
-                child_id = graph.ids[child]
-                if kinds[child] in _CONSUMERS:
-                    if kinds[child] == "exposure":
-                        exposures.add(child_id)
-                    continue
-                parsed = sql.of(child_id)
-                if parsed is None:
-                    table_level.add(child)
-                    continue
-                if not parsed.reads_column(node, column):
-                    continue
-                outputs = downstream.setdefault(child_id, [])
-                for out in parsed.outputs_from(node, column):
-                    if out not in outputs:
-                        outputs.append(out)
-                    if (child_id, out) not in seen:
-                        seen.add((child_id, out))
-                        queue.append((child_id, out))
-        if table_level:
+        reach = downstream_columns(graph, sql, change.unique_id, change.read_name)
+        exposures = {uid for uid in reach.consumers if kinds[graph.index[uid]] == "exposure"}
+        # An exposure straight on the changed relation may show the column: it is listed too.
+        exposures.update(
+            graph.ids[c] for c in graph.child_idx[graph.index[change.unique_id]] if kinds[c] == "exposure"
+        )
+        if reach.table_level:
             change.precision = TABLE
-            for i in table_level:
-                for j in [i, *graph.descendants_idx(i)]:
-                    if kinds[j] == "exposure":
-                        exposures.add(graph.ids[j])
-                    elif kinds[j] not in _CONSUMERS:
-                        downstream.setdefault(graph.ids[j], [])
-        change.downstream = sorted(downstream)
-        change.downstream_columns = {uid: cols for uid, cols in sorted(downstream.items()) if cols}
+        change.downstream = sorted(reach.readers.keys() | reach.table_level)
+        change.downstream_columns = {uid: cols for uid, cols in sorted(reach.readers.items()) if cols}
         change.exposures = sorted(exposures)
         change.owners = _owners(change.unique_id, [*change.downstream, *change.exposures], run, rules)
 

@@ -67,7 +67,7 @@ class SchemaTracking:
         if not any(c.breaks_readers for c in self.changes) or self.snapshot is None:
             return
         columns = current_columns(self.snapshot.tables, self.previous)
-        sql = SqlColumns(run, graph, columns, _code_source(run, self.target_dir, self.notes), self.dialect)
+        sql = SqlColumns(run, graph, columns, code_source(run, self.target_dir, self.notes), self.dialect)
         trace_impact(self.changes, run, graph, sql, rules)
         self.parsed = sql.parsed
 
@@ -81,7 +81,8 @@ def observe(run: Run, target_dir: Path, request: SnapshotRequest | None = None) 
     return tracking
 
 
-def _code_source(run: Run, target_dir: Path, notes: list[str]) -> _CompiledCode:
+def code_source(run: Run, target_dir: Path, notes: list[str]) -> _CompiledCode:
+    """Each node's compiled SQL on request: run_results first, then the manifest, then target/compiled."""
     known = {r.unique_id: r.compiled_code for r in run.results if r.compiled_code}
     return _CompiledCode(run, known, target_dir, notes)
 
