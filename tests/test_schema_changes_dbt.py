@@ -50,7 +50,9 @@ def _build_twice(project: Path, *after_run: str, docs: bool) -> SchemaBuild:
         assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
         outputs.append(done)
     text = run_pipewatch("after-run", "--project-dir", str(project), *after_run)
-    return SchemaBuild(project, json.loads(outputs[1].stdout), text.stdout, outputs[1].stderr, outputs[0].stderr)
+    return SchemaBuild(
+        project, json.loads(outputs[1].stdout), text.stdout, outputs[1].stderr, outputs[0].stderr
+    )
 
 
 def _copy(tmp: Path, profile: dict[str, Any]) -> Path:

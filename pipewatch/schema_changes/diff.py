@@ -8,6 +8,9 @@ from pipewatch.artifacts.catalog import CatalogColumn, CatalogTable
 from pipewatch.schema_changes.model import ADDED, DROPPED, RENAMED, TYPE_CHANGED, ColumnChange
 from pipewatch.schema_changes.types import same_type
 
+#: Within one position, what went comes before what came.
+_ORDER = {DROPPED: 0, RENAMED: 1, TYPE_CHANGED: 2, ADDED: 3}
+
 
 def diff_columns(
     previous: Mapping[str, Sequence[CatalogColumn]],
@@ -73,5 +76,5 @@ def _diff_one(
             found.append(
                 (column.position, ColumnChange(unique_id, relation, column.name, ADDED, None, column.type))
             )
-    found.sort(key=lambda item: (item[0], item[1].column))
+    found.sort(key=lambda item: (item[0], _ORDER[item[1].change], item[1].column))
     return [change for _, change in found]
