@@ -28,6 +28,7 @@ _SKEW_S = 120.0
 #: Resource types that leave a relation behind when they run.
 BUILT_TYPES = frozenset({"model", "seed", "snapshot"})
 _EXAMPLES = 3
+_SAMPLE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +117,10 @@ def catalog_refusal(catalog: Catalog, run: Run) -> str | None:
     nodes = [uid for uid in catalog.tables if uid in run.nodes]
     if catalog.tables and not nodes:
         return f"{where}: none of its {len(catalog.tables)} relations is in the manifest: another project"
-    misplaced = [uid for uid in nodes if not _same_relation(catalog.tables[uid], run.nodes[uid].relation)]
-    if nodes and len(misplaced) == len(nodes):
+    # A sample is enough: a catalog of another target puts every relation somewhere else.
+    sample = nodes[:_SAMPLE]
+    misplaced = [uid for uid in sample if not _same_relation(catalog.tables[uid], run.nodes[uid].relation)]
+    if sample and len(misplaced) == len(sample):
         return (
             f"{where}: its relations are not where the manifest puts them (e.g. {catalog.tables[nodes[0]].relation} "
             f"for {nodes[0]}): another target or project"

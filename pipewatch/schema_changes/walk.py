@@ -55,6 +55,8 @@ def downstream_columns(graph: Graph, sql: SqlColumns, unique_id: str, column: st
             if kinds[child] in CONSUMERS:
                 reach.consumers.add(child_id)
                 continue
+            if not sql.may_read(child_id, col):
+                continue
             parsed = sql.of(child_id)
             if parsed is None:
                 unparsed.append((child, distance + 1))
