@@ -65,15 +65,18 @@ def analyze_sql(
     """
     try:
         parsed: exp.Expr = exp.maybe_parse(sql, dialect=dialect)
-        tree = qualify(
-            parsed,
-            dialect=dialect,
-            schema=dict(schema),  # type: ignore[arg-type]
-            validate_qualify_columns=False,
-            quote_identifiers=False,
-            identify=False,
-        )
-        root = build_scope(tree)
+        root = build_scope(parsed)
+        if root is not None and _ambiguous(root):
+            # Unqualified columns over several tables: only the parents' columns can say whose they are.
+            tree = qualify(
+                parsed,
+                dialect=dialect,
+                schema=dict(schema),  # type: ignore[arg-type]
+                validate_qualify_columns=False,
+                quote_identifiers=False,
+                identify=False,
+            )
+            root = build_scope(tree)
     except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError):
         return None
     if root is None:
@@ -87,6 +90,16 @@ def analyze_sql(
     for name in outputs:
         result.derives[name] = tracer.projection(root, name)
     return result
+
+
+def _ambiguous(root: Scope) -> bool:
+    """Whether some scope reads a column without saying from which of its several sources (qualify needed).
+
+    Parsing alone places every other column: a qualified one by its table alias, an unqualified one
+    in a scope with one source by that source; a star carries columns on by name. Qualifying costs
+    about three times the parse, so it is spent only where it decides something.
+    """
+    return any(len(scope.selected_sources) > 1 and scope.unqualified_columns for scope in root.traverse())
 
 
 class _Tracer:
@@ -113,18 +126,26 @@ class _Tracer:
                 if parent is not None:
                     reads.add((parent, column.name.lower()))
             elif not column.table:
-                reads.update(self._unqualified(scope, column.name))
+                reads.update(
+                    (parent, column.name.lower())
+                    for _, source in scope.selected_sources.values()
+                    if isinstance(source, exp.Table) and (parent := self.parent_of(source)) is not None
+                )
         for star_source in self._star_tables(scope):
             reads.add((star_source, _ANY))
         return reads
 
     def _unqualified(self, scope: Scope, name: str) -> set[ParentColumn]:
-        # A column qualify could not place: any table of the scope may hold it.
-        return {
-            (parent, name.lower())
-            for source in scope.sources.values()
-            if isinstance(source, exp.Table) and (parent := self.parent_of(source)) is not None
-        }
+        # One source: the column is its. Several (qualify could not place it): any of them may hold it.
+        found: set[ParentColumn] = set()
+        for _, source in scope.selected_sources.values():
+            if isinstance(source, exp.Table):
+                parent = self.parent_of(source)
+                if parent is not None:
+                    found.add((parent, name.lower()))
+            elif isinstance(source, Scope):
+                found |= self.projection(source, name.lower())
+        return found
 
     def _star_tables(self, scope: Scope) -> list[str]:
         if not isinstance(scope.expression, exp.Select):
@@ -169,11 +190,27 @@ class _Tracer:
                 if isinstance(projection, exp.Star) or (
                     isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
                 ):
-                    # An unexpanded star carries every column of its tables on under its own name.
-                    found |= {(p, _ANY) for p in self._star_tables(scope)}
+                    # An unexpanded star carries every column of its sources on under its own name.
+                    found |= self._through_star(scope, projection, name)
                 elif projection.alias_or_name.lower() == name:
                     found |= self.expression(scope, projection)
         self.memo[key] = found
+        return found
+
+    def _through_star(self, scope: Scope, projection: exp.Expr, name: str) -> set[ParentColumn]:
+        if isinstance(projection, exp.Column) and projection.table:
+            chosen = scope.selected_sources.get(projection.table)
+            sources = [chosen[1]] if chosen is not None else []
+        else:
+            sources = [source for _, source in scope.selected_sources.values()]
+        found: set[ParentColumn] = set()
+        for source in sources:
+            if isinstance(source, exp.Table):
+                parent = self.parent_of(source)
+                if parent is not None:
+                    found.add((parent, _ANY if name == _ANY else name))
+            elif isinstance(source, Scope):
+                found |= self.projection(source, name)
         return found
 
     def expression(self, scope: Scope, node: exp.Expr) -> set[ParentColumn]:
