@@ -327,7 +327,7 @@ def split_column_spec(graph: Graph, spec: str) -> tuple[str, str | None]:
 
 
 def column_lineage(
-    project_dir: Path, run: Run, graph: Graph, unique_id: str, column: str, history: Path | None
+    target: Path, run: Run, graph: Graph, unique_id: str, column: str, history: Path | None
 ) -> ColumnLineage:
     """Where `unique_id.column` comes from and which columns downstream read it, parsed from compiled SQL.
 
@@ -335,15 +335,12 @@ def column_lineage(
     snapshots in the history store, else none (stars then carry columns on by name).
     """
     from pipewatch.artifacts.catalog import CATALOG_FILE, load_catalog
-    from pipewatch.config import load_config, resolve_target_dir
     from pipewatch.errors import ArtifactError
     from pipewatch.schema_changes.impact import SqlColumns
     from pipewatch.schema_changes.tracking import code_source
     from pipewatch.schema_changes.walk import downstream_columns, upstream_columns
     from pipewatch.warehouse.dialects import ADAPTER_DIALECTS
 
-    config = load_config(project_dir)
-    target = resolve_target_dir(project_dir, None, config.target_path)
     tables, source = {}, "none"
     try:
         tables, source = load_catalog(target / CATALOG_FILE).tables, "catalog"

@@ -34,14 +34,19 @@ def lineage_command(
         from pipewatch.lineage import Graph
 
         config = load_config(project_dir)
-        run = load_run(resolve_target_dir(project_dir, target_path, config.target_path))
+        target = resolve_target_dir(project_dir, target_path, config.target_path)
+        run = load_run(target)
         graph = Graph.from_run(run)
         unique_id, column = split_column_spec(graph, node)
-        if column is not None:
-            from pipewatch.analysis import column_lineage
-            from pipewatch.outputs.lineage_view import render_column_lineage
+        if column is None:
+            from pipewatch.lineage import upstream_downstream
 
-            view = column_lineage(project_dir, run, graph, unique_id, column, config.history_file())
-            write_output(render_column_lineage(view, fmt, depth), None)
+            write_output(render_lineage(upstream_downstream(graph, unique_id, depth, run), fmt), None)
             return
+        from pipewatch.analysis import column_lineage
+        from pipewatch.outputs.lineage_view import render_column_lineage
+
+        view = column_lineage(target, run, graph, unique_id, column, config.history_file())
+        write_output(render_column_lineage(view, fmt, depth), None)
+        return
     write_output(render_lineage(node_lineage(project_dir, node, depth, target_path=target_path), fmt), None)
