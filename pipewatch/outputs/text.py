@@ -28,6 +28,8 @@ from pipewatch.rules.results import CheckResult, QualityReport
 
 #: The widest a check name is padded to, so one long name does not push every line off the screen.
 _NAME_WIDTH = 60
+#: A message in the text view: its first line, cut to this many characters.
+_LINE_WIDTH = 160
 _STATUS_COLOURS = {
     "error": "red",
     "fail": "red",
@@ -94,7 +96,7 @@ def _quality_lines(report: QualityReport, paint: _Painter) -> list[str]:
     lines = [_quality_header(report, paint)]
     # One line a check: a database error's first line says enough on a summary screen.
     lines += [
-        _check_line(c, f"{label:<{width}}", first_line(describe(c)), paint)
+        _check_line(c, f"{label:<{width}}", first_line(describe(c), width=_LINE_WIDTH), paint)
         for c, label in zip(shown, labels, strict=True)
     ]
     if len(failing) > len(shown):
@@ -114,7 +116,7 @@ def _failure_lines(f: Failure, paint: _Painter) -> list[str]:
         + " · "
         + _s(f"{c.category} → {action}{who}"),
     ]
-    message = _s(first_line(f.message))
+    message = _s(first_line(f.message, width=_LINE_WIDTH))
     if message:
         lines.append(f"      {message}")
     cause = caused_by(f.schema_changes)
