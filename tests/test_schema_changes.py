@@ -392,3 +392,17 @@ def test_every_catalog_of_the_corpus_loads(corpus: Path) -> None:
                 c["name"] for c in sorted(expected[uid]["columns"].values(), key=lambda c: c["index"])
             ]
             assert all(c.position >= 1 for c in table.columns)
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb", "snowflake", "bigquery"])
+def test_the_information_schema_query_takes_names_only_as_literals(dialect: str) -> None:
+    from sqlglot import exp, parse_one
+
+    from pipewatch.schema_changes.warehouse_columns import columns_query
+
+    hostile = "main'; DROP TABLE x; --"
+    sql = columns_query("db", hostile, ["Orders", "x'y"]).sql(dialect)
+    tree = parse_one(sql, read=dialect)
+    literals = {lit.this for lit in tree.find_all(exp.Literal) if lit.is_string}
+    assert {hostile.lower(), "orders", "x'y", "db"} <= literals
+    assert not any(isinstance(node, (exp.Drop, exp.Command)) for node in tree.walk())

@@ -25,17 +25,19 @@ if TYPE_CHECKING:
     from pipewatch.schema_changes.snapshot import SnapshotRequest
 
 _COLUMNS = ("table_name", "column_name", "data_type", "ordinal_position")
+# The information schema's own names are left unquoted on purpose: they are pipewatch's constants, not
+# user text, and Snowflake spells them in upper case (a quoted "table_name" would not be found there).
 
 
 def _lower(column: str) -> exp.Expr:
-    return exp.Lower(this=exp.column(column, quoted=True))
+    return exp.Lower(this=exp.column(column, quoted=False))
 
 
 def columns_query(database: str | None, schema: str, tables: Sequence[str]) -> exp.Select:
     """The one statement that reads `tables`' columns in `database.schema` from the information schema."""
     source = exp.Table(
-        this=exp.to_identifier("columns", quoted=True),
-        db=exp.to_identifier("information_schema", quoted=True),
+        this=exp.to_identifier("columns", quoted=False),
+        db=exp.to_identifier("information_schema", quoted=False),
     )
     condition: exp.Expr = exp.EQ(this=_lower("table_schema"), expression=exp.Literal.string(schema.lower()))
     if database:
@@ -47,10 +49,10 @@ def columns_query(database: str | None, schema: str, tables: Sequence[str]) -> e
         condition, exp.In(this=_lower("table_name"), expressions=[exp.Literal.string(n) for n in names])
     )
     return (
-        exp.select(*(exp.column(c, quoted=True) for c in _COLUMNS))
+        exp.select(*(exp.column(c, quoted=False) for c in _COLUMNS))
         .from_(source)
         .where(condition)
-        .order_by(exp.column("table_name", quoted=True), exp.column("ordinal_position", quoted=True))
+        .order_by(exp.column("table_name", quoted=False), exp.column("ordinal_position", quoted=False))
     )
 
 
