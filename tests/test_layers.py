@@ -23,6 +23,7 @@ FLOORS = {
     "triage": 4,
     "warehouse": 4,
     "rules": 5,
+    "schema_changes": 5,
     "runner": 5,
     "history": 6,
     "live": 6,

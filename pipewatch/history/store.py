@@ -67,6 +67,7 @@ class PruneResult:
     check_results: int
     source_freshness: int
     alerts: int
+    column_snapshots: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,12 +231,17 @@ class HistoryStore:
             "node_results": f"DELETE FROM node_results WHERE invocation_id IN ({old})",
             "check_results": f"DELETE FROM check_results WHERE invocation_id IN ({old})",
             "source_freshness": f"DELETE FROM source_freshness WHERE invocation_id IN ({old})",
+            "column_snapshots": f"DELETE FROM column_snapshots WHERE invocation_id IN ({old})",
             "alerts": f"DELETE FROM alerts WHERE created_at < {before}",
             "invocations": f"DELETE FROM invocations WHERE generated_at < {before}",  # last: the others use it
         }
         with self.writer(create=False) as con:
             with transaction(con):
                 counts = {table: _count(con.execute(sql, params)) for table, sql in deletes.items()}
+                # A column set no snapshot names any more is gone with the last invocation that had it.
+                con.execute(
+                    "DELETE FROM column_sets WHERE digest NOT IN (SELECT DISTINCT digest FROM column_snapshots)"
+                )
             if counts["invocations"]:
                 con.execute("CHECKPOINT")
         return PruneResult(
@@ -245,6 +251,7 @@ class HistoryStore:
             check_results=counts["check_results"],
             source_freshness=counts["source_freshness"],
             alerts=counts["alerts"],
+            column_snapshots=counts["column_snapshots"],
         )
 
     def invocation_count(self) -> int:
@@ -277,10 +284,17 @@ class HistoryStore:
         return AlertOutbox(self)
 
 
-def record(con: duckdb.DuckDBPyConnection, rows: _ingest.RunRows) -> _ingest.IngestResult:
-    """Write one run's rows in one transaction on an open store connection (see `ingest.write_rows`)."""
+def record(
+    con: duckdb.DuckDBPyConnection,
+    rows: _ingest.RunRows,
+    also: Callable[[_ingest.IngestResult], None] | None = None,
+) -> _ingest.IngestResult:
+    """Write one run's rows in one transaction on an open store connection (see `ingest.write_rows`);
+    `also` writes more of the same run (its column snapshot) inside that transaction."""
     with transaction(con):
         result = _ingest.write_rows(con, rows)
+        if also is not None:
+            also(result)
         if in_transaction_hook is not None:
             in_transaction_hook(rows.invocation_id)
     return result

@@ -11,6 +11,7 @@ from pipewatch.analysis import Outcome
 from pipewatch.live.simulate import WhatIf
 from pipewatch.outputs.wording import iso_utc
 from pipewatch.rules.results import QualityReport
+from pipewatch.schema_changes.model import ColumnChange
 
 
 def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
@@ -87,6 +88,7 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
                 "skipped_downstream": f.skipped_downstream,
                 "exposures": f.exposures,
                 "downstream_owners": f.downstream_owners,
+                "schema_changes": [schema_change_dict(c) for c in f.schema_changes],
             }
             for f in outcome.failures
         ],
@@ -124,7 +126,28 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
             for a in outcome.anomalies
         ],
         "gate": {"passed": outcome.gate.passed, "reasons": outcome.gate.reasons},
+        "schema_changes": [schema_change_dict(c) for c in outcome.schema_changes],
     }
+
+
+def schema_change_dict(change: ColumnChange) -> dict[str, Any]:
+    """One `schema_changes[]` entry of the JSON contract (`old_column` only for a possible rename)."""
+    entry: dict[str, Any] = {
+        "unique_id": change.unique_id,
+        "relation": change.relation,
+        "column": change.column,
+        "change": change.change,
+        "old_type": change.old_type,
+        "new_type": change.new_type,
+        "downstream": change.downstream,
+        "downstream_columns": change.downstream_columns,
+        "exposures": change.exposures,
+        "owners": change.owners,
+        "precision": change.precision,
+    }
+    if change.old_column is not None:
+        entry["old_column"] = change.old_column
+    return entry
 
 
 def check_dict(report: QualityReport, passed: bool, reasons: list[str]) -> dict[str, Any]:

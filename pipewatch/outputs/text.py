@@ -12,6 +12,7 @@ from pipewatch.outputs.escaping import terminal_safe
 from pipewatch.outputs.wording import (
     LIST_LIMIT,
     attention_order,
+    caused_by,
     describe,
     first_line,
     gate_reasons,
@@ -19,6 +20,7 @@ from pipewatch.outputs.wording import (
     iso_utc,
     plural,
     sample_text,
+    schema_change_line,
     short_id,
     shorten_list,
     status_counts,
@@ -118,6 +120,9 @@ def _failure_lines(f: Failure, paint: _Painter) -> list[str]:
     message = _s(first_line(f.message, width=_LINE_WIDTH))
     if message:
         lines.append(f"      {message}")
+    cause = caused_by(f.schema_changes)
+    if cause:
+        lines.append(f"      {paint(cause, fg='magenta')}")
     owner = _s(f.owner or "")
     if f.node.path:
         lines.append(f"      {paint(f.node.path, dim=True)}" + (f"  owner: {owner}" if owner else ""))
@@ -208,6 +213,9 @@ def render_text(outcome: Outcome, color: bool = False) -> str:
         for f in stale:
             age = f" loaded {human_age(f.age_s)} ago" if f.age_s is not None else ""
             lines.append(f"  {paint.status(f.status)} {_s(short_id(f.unique_id))}{age}")
+    if outcome.schema_changes:
+        lines += ["", paint(f"SCHEMA CHANGES ({len(outcome.schema_changes)})", bold=True)]
+        lines += [f"  {_s(schema_change_line(c))}" for c in outcome.schema_changes[: LIST_LIMIT * 2]]
     lines += _timing_lines(outcome, paint)
     if outcome.quality is not None:
         lines.append("")

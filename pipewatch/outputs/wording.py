@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from pipewatch.rules.results import PASS_FAIL_TYPES, CheckResult, QualityReport
 from pipewatch.rules.scoring import fails_gate
+from pipewatch.schema_changes.model import ColumnChange
 
 # A dbt message's first line (its header peeled) has one home, triage.unwrap; views re-export it.
 from pipewatch.triage.unwrap import first_line as first_line
@@ -204,3 +205,23 @@ def gate_reasons(
     if len(reasons) > limit:
         lines.append(f"… and {len(reasons) - limit} more")
     return lines
+
+
+def caused_by(changes: Sequence[ColumnChange]) -> str | None:
+    """`probably caused by: stg_x dropped column y`: the schema changes a failure read, in words."""
+    if not changes:
+        return None
+    return "probably caused by: " + "; ".join(c.phrase() for c in changes[:LIST_LIMIT])
+
+
+def schema_change_line(change: ColumnChange) -> str:
+    """One schema change with who reads it: `stg_x dropped column y · read by orders, orders.y_total`."""
+    readers = shorten_list(change.downstream)
+    line = change.phrase()
+    if readers:
+        line += f" · read by {readers}"
+    if change.exposures:
+        line += f" · exposures {shorten_list(change.exposures)}"
+    if change.precision != "column":
+        line += " (table-level: some SQL below it could not be parsed)"
+    return line
