@@ -178,6 +178,23 @@ def test_a_child_reading_other_columns_is_not_listed() -> None:
     assert sql.parsed == 0  # its SQL never names `y`: not even parsed
 
 
+def test_past_the_parse_budget_readers_are_listed_at_table_precision() -> None:
+    # Parseable SQL that reads `y`: with a budget of 0 it is not parsed, yet still listed, never missed.
+    run, graph = _two_model_run('select y from "db"."main"."stg_x"')
+    change = ColumnChange(STG, "db.main.stg_x", "y", "dropped", "VARCHAR")
+    sql = SqlColumns(
+        run,
+        graph,
+        {STG: list(cols(("id", "INTEGER"), ("y", "VARCHAR")))},
+        lambda u: run.result_by_id()[u].compiled_code,
+        "duckdb",
+        budget=0,
+    )
+    trace_impact([change], run, graph, sql)
+    assert sql.parsed == 0 and sql.over_budget == 1
+    assert change.precision == "table" and change.downstream == ["model.shop.child"]
+
+
 # --- catalog provenance ---------------------------------------------------------------------------
 
 

@@ -70,6 +70,11 @@ class SchemaTracking:
         sql = SqlColumns(run, graph, columns, code_source(run, self.target_dir, self.notes), self.dialect)
         trace_impact(self.changes, run, graph, sql, rules)
         self.parsed = sql.parsed
+        if sql.over_budget:
+            self.notes.append(
+                f"schema: column lineage parsed {sql.parsed:,} models (the budget); {sql.over_budget:,} more "
+                "below a change are listed at table precision"
+            )
 
 
 def observe(run: Run, target_dir: Path, request: SnapshotRequest | None = None) -> SchemaTracking:
