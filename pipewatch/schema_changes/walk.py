@@ -74,15 +74,30 @@ def downstream_columns(graph: Graph, sql: SqlColumns, unique_id: str, column: st
                     seen.add((child_id, out))
                     reach.hops.append(ColumnHop(child_id, out, distance + 1))
                     queue.append(((child_id, out), distance + 1))
-    for index, distance in unparsed:
-        for below in [index, *graph.descendants_idx(index)]:
+    _below_unparsed(graph, unparsed, reach)
+    return reach
+
+
+def _below_unparsed(graph: Graph, unparsed: list[tuple[int, int]], reach: Reach) -> None:
+    """Add every unparsed node and all below it at table level, in one walk: nearest first, and a node
+    already reached from another unparsed one is not walked again (thousands of unparsed nodes below
+    one root share their descendants; a walk per node would be quadratic)."""
+    kinds = graph.kinds
+    visited: set[int] = set()
+    for index, distance in sorted(unparsed, key=lambda hop: hop[1]):
+        stack = [index]
+        while stack:
+            below = stack.pop()
+            if below in visited:
+                continue
+            visited.add(below)
             below_id = graph.ids[below]
             if kinds[below] in CONSUMERS:
                 reach.consumers.add(below_id)
             elif below_id not in reach.table_level:
                 reach.table_level.add(below_id)
                 reach.hops.append(ColumnHop(below_id, None, distance))
-    return reach
+            stack.extend(graph.child_idx[below])
 
 
 def upstream_columns(graph: Graph, sql: SqlColumns, unique_id: str, column: str) -> list[ColumnHop]:
