@@ -10,6 +10,7 @@ node. Only `state:` and `result:` selectors need a previous run's artifacts; the
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from argparse import Namespace
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,7 @@ def selected_tests(
     try:
         writable = WritableManifest.read_and_check_versions(str(manifest_path))
         manifest = Manifest.from_writable_manifest(writable)
+        _generic_tests_as_generic(manifest, manifest_path)
     except Exception as exc:  # dbt's IncompatibleSchemaError and its validation errors
         raise ConfigError(f"{manifest_path}: dbt cannot read this manifest for --select: {exc}") from None
     linker = Linker()
@@ -57,6 +59,18 @@ def selected_tests(
     except Exception as exc:  # dbt's DbtRuntimeError for an unknown method or a bad selector
         raise UsageError(f"--select/--exclude: {' '.join(str(exc).split())}") from None
     return {str(uid) for uid in chosen}
+
+
+def _generic_tests_as_generic(manifest: Any, manifest_path: Path) -> None:
+    """dbt reads every test of a manifest.json back as a singular test (its node union decodes to the
+    first class that fits), which `test_type:` then misjudges: rebuild the generic ones as dbt's parser
+    made them, from their entries that carry `test_metadata`."""
+    from dbt.contracts.graph.nodes import GenericTestNode
+
+    raw = json.loads(manifest_path.read_bytes()).get("nodes") or {}
+    for uid, entry in raw.items():
+        if entry.get("resource_type") == "test" and entry.get("test_metadata") and uid in manifest.nodes:
+            manifest.nodes[uid] = GenericTestNode.from_dict(entry)
 
 
 @contextlib.contextmanager
