@@ -194,7 +194,18 @@ def _uncompiled(run: Run, dialect: str, selected: Collection[str] | None) -> lis
 
     if "manifest" not in run.schema_versions:
         return []
-    imported = dbt_test_rules(run.nodes, dialect, selected=selected, compiled=_compiled_in_results(run))
+    compiled = _compiled_in_results(run)
+    lacking = [
+        n
+        for uid, n in run.nodes.items()
+        if n.test is not None
+        and not n.test.compiled_code
+        and uid not in compiled
+        and (selected is None or uid in selected)
+    ]
+    if not lacking:  # the common case, decided without importing the test builders
+        return []
+    imported = dbt_test_rules(run.nodes, dialect, selected=selected, compiled=compiled)
     return [t.node.name for t in imported.sql_tests if t.sql is None]
 
 

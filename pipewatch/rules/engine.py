@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from pipewatch.rules.planner import Plan, PlannedCheck, Statement, build_statement, plan
+from pipewatch.rules.planner import Plan, PlannedCheck, Statement, build_statement, groups, statement_for
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 from pipewatch.rules.samples import sample_record, shorten
 from pipewatch.rules.scoring import exceeds, status_for, thresholds
@@ -28,6 +28,7 @@ from pipewatch.rules.spec import Check, Freshness, NotNullProportion, RowCount, 
 from pipewatch.warehouse.base import QueryError, Warehouse, as_utc, execute_all, run_concurrently
 
 _Key = tuple[int, int]  # (id of table spec, id of check)
+_Ran = tuple[Statement, list[tuple[_Key, CheckResult]]]  # a statement and its checks' results
 #: A failed statement with at most this many checks is re-run check by check; larger ones are bisected.
 _ONE_BY_ONE_UP_TO = 8
 
@@ -50,20 +51,28 @@ def run_checks(
     that run in the same pool, after the fused statements, and are reported beside them.
     """
     started = time.perf_counter()
-    the_plan = plan(rules, warehouse.dialect, samples=samples)
+    dialect = warehouse.dialect
     clock = now or datetime.now(timezone.utc)
     results: dict[_Key, CheckResult] = {}
 
-    def fused(st: Statement) -> Callable[[Warehouse], list[tuple[_Key, CheckResult]]]:
-        return lambda connection: list(_run_statement(st, connection, clock, samples))
+    # Each table's statement is built by the worker that runs it, so building the next one (Python)
+    # overlaps the queries under way (the database's time, outside the GIL).
+    def fused(items: list[tuple[TableSpec, Check]]) -> Callable[[Warehouse], _Ran]:
+        def task(connection: Warehouse) -> _Ran:
+            st = statement_for(items, dialect, samples=samples)
+            return st, list(_run_statement(st, connection, clock, samples))
 
-    tasks: list[Callable[[Warehouse], Any]] = [fused(st) for st in the_plan.statements]
+        return task
+
+    tasks: list[Callable[[Warehouse], Any]] = [fused(items) for items in groups(rules, dialect)]
     done = run_concurrently(warehouse, [*tasks, *extra], threads)
-    for got in done[: len(tasks)]:
+    statements = []
+    for st, got in done[: len(tasks)]:
+        statements.append(st)
         results.update(got)
     if samples > 0:
-        _fetch_samples(the_plan, results, warehouse, samples)
-    report = _report(rules, results, warehouse.dialect)
+        _fetch_samples(Plan(dialect, statements), results, warehouse, samples)
+    report = _report(rules, results, dialect)
     _add(report, done[len(tasks) :])
     report.elapsed_s = time.perf_counter() - started
     return report
