@@ -12,6 +12,7 @@ fails, and 0 when it passes (dbt reports no count below the threshold); statuses
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -308,3 +309,37 @@ def test_example_project_clean_build_matches_dbt(clean_build: BuiltProject) -> N
     ran = [r for r in clean_build.artifact("run_results.json")["results"] if r["unique_id"] in checks]
     assert len(rows) == len(ran) >= 40
     assert all(status == "pass" for _, status, _, _ in rows)
+
+
+def _check_with_env(project: Path, profiles: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-c", CHECK, "--dbt-tests", "--project-dir", str(project), "--format", "json"]
+    cmd += ["--no-history", "--profiles-dir", str(profiles)]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **env}, check=False
+    )
+
+
+def test_env_var_profiles_render_as_dbt_renders_them(tested: BuiltProject, tmp_path: Path) -> None:
+    db = tested.target / "pw.duckdb"
+    (tmp_path / "profiles.yml").write_text(
+        "pwt:\n  target: \"{{ env_var('PW_TEST_TARGET') }}\"\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: \"{{{{ env_var('PW_TEST_UNSET_PATH', '{db}') }}}}\"\n"
+        "      threads: \"{{ env_var('PW_TEST_THREADS') | as_number }}\"\n"
+    )
+    env = {"PW_TEST_TARGET": "dev", "PW_TEST_THREADS": "3"}
+    done = _check_with_env(tested.project_dir, tmp_path, env)
+    assert done.returncode in (0, 1), done.stderr
+    checks = {c["id"]: c for t in json.loads(done.stdout)["quality"]["tables"] for c in t["checks"]}
+    compare(tested, checks)
+
+
+def test_env_secrets_are_never_printed(tested: BuiltProject, tmp_path: Path) -> None:
+    (tmp_path / "profiles.yml").write_text(
+        "pwt:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        "      path: \"{{ env_var('DBT_ENV_SECRET_PW_DIR') }}/pw.duckdb\"\n"
+    )
+    secret = str(tmp_path / "no-such-s3cret-dir")
+    done = _check_with_env(tested.project_dir, tmp_path, {"DBT_ENV_SECRET_PW_DIR": secret})
+    assert done.returncode in (2, 3), done.stderr
+    assert secret not in done.stdout + done.stderr and "s3cret" not in done.stderr
+    assert done.stderr.startswith("pipewatch: error:") and "Traceback" not in done.stderr

@@ -96,7 +96,7 @@ class SqlTest:
         )
 
 
-def test_sql(
+def wrap_test_sql(
     compiled: str,
     *,
     fail_calc: str | None = None,
@@ -128,7 +128,7 @@ def sql_test(
     if not compiled or not compiled.strip():
         problem = "the manifest has no compiled SQL for this test" + (f" and {missing}" if missing else "")
         return SqlTest(node, relation, model, why, None, problem)
-    sql = test_sql(
+    sql = wrap_test_sql(
         compiled,
         fail_calc=info.fail_calc if info else None,
         warn_if=info.warn_if if info else None,
