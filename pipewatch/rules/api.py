@@ -136,8 +136,9 @@ def check_project(
     root = Path(config.project_dir if project_dir is None else project_dir)
     selected = None
     if (select or exclude) and dbt_tests:
-        from pipewatch.rules.dbt_select import selected_tests
+        from pipewatch.rules.dbt_select import refuse_unsupported, selected_tests
 
+        refuse_unsupported(select, exclude)
         if manifest_path is None or not manifest_path.is_file():
             raise UsageError("--select/--exclude need the dbt manifest (target/manifest.json): run dbt first")
         selected = selected_tests(manifest_path, root, select, exclude)

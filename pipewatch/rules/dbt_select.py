@@ -24,9 +24,7 @@ def selected_tests(
     manifest_path: Path, project_dir: Path, select: Sequence[str], exclude: Sequence[str]
 ) -> set[str]:
     """The unique ids of the tests `dbt test --select ... --exclude ...` would run on this manifest."""
-    for word in (*select, *exclude):
-        if any(part.lstrip("+@").startswith(("state:", "result:")) for part in word.split()):
-            raise UsageError(f"--select/--exclude `{word}`: state: and result: selectors are not supported")
+    refuse_unsupported(select, exclude)
     from dbt.artifacts.resources.types import NodeType
     from dbt.artifacts.schemas.manifest import WritableManifest
     from dbt.compilation import Linker
@@ -71,6 +69,18 @@ def _generic_tests_as_generic(manifest: Any, manifest_path: Path) -> None:
     for uid, entry in raw.items():
         if entry.get("resource_type") == "test" and entry.get("test_metadata") and uid in manifest.nodes:
             manifest.nodes[uid] = GenericTestNode.from_dict(entry)
+
+
+def refuse_unsupported(select: Sequence[str], exclude: Sequence[str]) -> None:
+    """UsageError for selectors that need a previous run's artifacts (`state:`, `result:`)."""
+    for word in (*select, *exclude):
+        for part in word.split():
+            if any(
+                piece.lstrip("+@0123456789").startswith(("state:", "result:")) for piece in part.split(",")
+            ):
+                raise UsageError(
+                    f"--select/--exclude `{part}`: state: and result: selectors are not supported"
+                )
 
 
 @contextlib.contextmanager
