@@ -62,9 +62,7 @@ def compile_tests(
             return Compiled(problem=f"dbt compile did not run: {exc}")
         out = Compiled()
         if done.returncode != 0:
-            lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-            last = lines[-1] if lines else f"exit {done.returncode}"
-            out.problem = f"dbt compile failed: {redact(last, env_secrets())}"
+            out.problem = f"dbt compile failed: {redact(_error_of(done.stdout + done.stderr), env_secrets())}"
         manifest = Path(tmp) / "manifest.json"
         if not manifest.is_file():
             out.problem = out.problem or "dbt compile wrote no manifest"
@@ -78,3 +76,21 @@ def compile_tests(
             if node.test is not None and node.test.compiled_code:
                 out.sql[uid] = node.test.compiled_code
         return out
+
+
+def _error_of(output: str) -> str:
+    """dbt's error from its output, on one line: from the first line naming an error up to the macro
+    trace (`> in macro ...`), without dbt's header."""
+    from pipewatch.triage.unwrap import unwrap
+
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if "Error" in line), None)
+    if start is None:
+        return lines[-1] if lines else "no output"
+    picked = []
+    for line in lines[start:]:
+        if line.startswith(">") or len(picked) == 4:
+            break
+        picked.append(line)
+    text = " ".join(picked)
+    return unwrap(text).body or text

@@ -33,6 +33,8 @@ DEFAULT_FAIL_CALC = "count(*)"
 DEFAULT_CONDITION = "!= 0"
 #: The `type` of a singular test's result (generic tests are typed by their test name).
 SINGULAR = "singular"
+#: The relation a test is reported under when it tests no single model (a singular test on a join).
+NO_RELATION = "<dbt tests>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ def sql_test(
     (`missing`: why dbt could not compile it, when it has none)."""
     info = node.test
     attached = nodes.get(info.attached_node) if info is not None and info.attached_node else None
-    relation = (attached.relation if attached is not None else None) or ""
+    relation = (attached.relation if attached is not None else None) or NO_RELATION
     model = attached.unique_id if attached is not None else None
     if not compiled or not compiled.strip():
         problem = "the manifest has no compiled SQL for this test" + (f" and {missing}" if missing else "")
