@@ -87,7 +87,7 @@ def _error_of(output: str) -> str:
     start = next((i for i, line in enumerate(lines) if "Error" in line), None)
     if start is None:
         return lines[-1] if lines else "no output"
-    picked = []
+    picked: list[str] = []
     for line in lines[start:]:
         if line.startswith(">") or len(picked) == 4:
             break
