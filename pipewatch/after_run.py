@@ -46,6 +46,7 @@ class AfterRunOptions:
     report: Path | None = None
     prometheus: Path | None = None
     allow_missing_results: bool = False  # graph-only use: no run_results.json is not an error
+    slack_already_sent: tuple[str, ...] = ()  # nodes `watch`/`run` alerted live: named, not repeated
 
 
 @dataclass(slots=True)
@@ -95,7 +96,7 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
     if options.slack:
         from pipewatch.outputs.slack import notify
 
-        report = notify(outcome, config, store)
+        report = notify(outcome, config, store, already_sent=options.slack_already_sent)
         notes.append(f"slack: {report.summary()}")
     if options.report is not None:
         from pipewatch.outputs.html_report import write_html_report

@@ -31,6 +31,7 @@ from pipewatch.lineage import (
     thread_utilization,
     upstream_downstream,
 )
+from pipewatch.live.simulate import WhatIf, run_what_if
 from pipewatch.owners import owner_of
 from pipewatch.rules.results import QualityReport
 from pipewatch.rules.scoring import gate as quality_gate
@@ -84,6 +85,16 @@ class Outcome:
     anomalies: list[Anomaly] = field(default_factory=list)
     gate: Gate = field(default_factory=lambda: Gate(True, []))
     warnings: list[str] = field(default_factory=list)
+    # The thread what-if costs a few tenths of a second on a 30,000-node build: computed on first
+    # use (the text and JSON views), not for every caller of `analyze`.
+    _what_if: list[WhatIf | None] = field(default_factory=list, init=False, repr=False)
+
+    @property
+    def what_if(self) -> WhatIf | None:
+        """The build re-planned at half, double and four times its threads (`live.simulate`)."""
+        if not self._what_if:
+            self._what_if.append(run_what_if(self.run, self.graph, self.utilization.threads))
+        return self._what_if[0]
 
     @property
     def total(self) -> int:
@@ -165,6 +176,7 @@ def analyze(
         )
     freshness, stale_news = relevant_freshness(run)
     path = critical_path(run, graph)
+    utilization = thread_utilization(run)
     return Outcome(
         run=run,
         graph=graph,
@@ -173,7 +185,7 @@ def analyze(
         skipped=skips,
         critical_path=path,
         bottlenecks=bottlenecks(run, graph, path),
-        utilization=thread_utilization(run),
+        utilization=utilization,
         freshness=freshness,
         quality=quality,
         anomalies=list(anomalies),

@@ -56,6 +56,8 @@ def heavy(modules: set[str]) -> set[str]:
     [
         ("--help",),
         ("--version",),
+        ("watch", "--help"),
+        ("run", "--help"),
         ("classify", "could not serialize access due to concurrent update"),
         ("classify", "--adapter", "postgres", "--format", "json", "permission denied for table x"),
     ],

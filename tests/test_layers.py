@@ -29,6 +29,7 @@ FLOORS = {
     "analysis": 7,
     "outputs": 8,
     "after_run": 9,
+    "monitor": 9,
     "commands": 10,
     "cli": 11,
 }

@@ -8,6 +8,7 @@ import msgspec
 
 from pipewatch import __version__
 from pipewatch.analysis import Outcome
+from pipewatch.live.simulate import WhatIf
 from pipewatch.outputs.wording import iso_utc
 from pipewatch.rules.results import QualityReport
 
@@ -98,6 +99,7 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
             "total_s": round(path.total_s, 6),
             "thread_utilization": util.utilization,
             "threads": util.threads,
+            "what_if": what_if_dict(outcome.what_if),
         },
         "bottlenecks": [
             {
@@ -151,3 +153,15 @@ def _pretty(document: dict[str, Any]) -> str:
     # (a Path, say) is written as its text, as json.dumps(default=str) did.
     encoded = msgspec.json.encode(document, enc_hook=str)
     return msgspec.json.format(encoded, indent=2).decode("utf-8") + "\n"
+
+
+def what_if_dict(what_if: WhatIf | None) -> dict[str, Any] | None:
+    """`critical_path.what_if`: the build's predicted wall time at other thread counts, and its floor."""
+    if what_if is None:
+        return None
+    return {
+        "threads": what_if.threads,
+        "predicted_s": round(what_if.predicted_s, 6),
+        "by_threads": [{"threads": t, "predicted_s": round(s, 6)} for t, s in what_if.by_threads],
+        "lower_bound_s": round(what_if.critical_path_s, 6),
+    }
