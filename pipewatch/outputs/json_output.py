@@ -41,12 +41,14 @@ def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
                         "message": check.message,
                         "samples": check.samples,
                         "sql": check.sql,
+                        "engine": check.engine,
                     }
                     for check in table.checks
                 ],
             }
             for table in quality.tables
         ],
+        "engines": quality.engines(),
         # Checks asked for but not run (singular or unsupported dbt tests), each with the reason.
         "skipped": [
             {"id": s.check_id, "name": s.name, "model": s.model, "reason": s.reason} for s in quality.skipped

@@ -241,6 +241,9 @@ def render_quality_text(
     """`pipewatch check`'s terminal view: every check table by table, with samples, skips and the gate."""
     paint = _Painter(color)
     lines = [_quality_header(report, paint)]
+    engines = report.engines()
+    if engines["dbt_sql"]:
+        lines.append(f"  {engines['fused']} fused, {engines['dbt_sql']} as dbt SQL")
     width = min(max((len(_s(c.name)) for c in report.checks), default=0), _NAME_WIDTH)
     for table in report.tables:
         lines += ["", paint(table.relation, bold=True) + f"  score {table.score:.3f}"]

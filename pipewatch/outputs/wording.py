@@ -133,6 +133,8 @@ def failing_count(check: CheckResult) -> str | None:
     failing = check.failing_rows
     if failing is None or check.status == "error" or check.type in PASS_FAIL_TYPES:
         return None
+    if check.total_rows is None and check.engine == "dbt_sql":  # dbt's query counts failures only
+        return f"{failing:,} failing (dbt: {check.threshold.get('fail_calc', 'count(*)')})"
     total = check.total_rows or 0
     if check.failing_unit == "values":
         held = f" in {check.affected_rows:,}" if failing and check.affected_rows is not None else ""

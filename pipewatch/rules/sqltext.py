@@ -217,7 +217,8 @@ _RE2 = frozenset({"duckdb", "bigquery"})
 #: Dialects whose regex engine has no lookaround (POSIX-style engines).
 _NO_LOOKAROUND = _RE2 | {"snowflake", "redshift"}
 _LOOKAROUND = re.compile(r"\(\?<?[=!]")
-_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+# A backslash-digit preceded by an even number of backslashes (`\\1` is a literal backslash, then 1).
+_BACKREF = re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]|\(\?P=")
 
 
 def check_pattern(pattern: str, dialect: str) -> str | None:
