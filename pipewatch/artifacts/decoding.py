@@ -128,6 +128,26 @@ _SPECIAL_FILES = (
 )
 
 
+def release_pages(data: Buffer) -> None:
+    """Hand a mapped artifact's pages back to the page cache; reading them again maps them anew.
+
+    A decoder that reads a large file in several passes calls this between them, so the process
+    never holds the whole file's pages on top of what it decoded. A no-op for bytes read into memory
+    and where the system has no `madvise`.
+    """
+    mapped = data.obj if isinstance(data, memoryview) else None
+    if isinstance(mapped, mmap.mmap) and _DONTNEED is not None:
+        try:
+            mapped.madvise(_DONTNEED)
+        except (OSError, ValueError):  # a closed map, or a kernel that refuses: only memory is at stake
+            pass
+
+
+#: `MADV_DONTNEED` where the platform has it: on a read-only file mapping it drops the process's
+#: pages (the data stays in the page cache), never the file's content.
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
+
+
 def load_artifact(path: Path | str, what: str, decode: Callable[[Buffer, str], T]) -> T:
     """Read the dbt `what` artifact at `path` and decode it with `decode(data, source)`, naming the file."""
     path = Path(path)

@@ -27,10 +27,12 @@ from pipewatch.artifacts.decoding import (
     decode_json,
     gc_paused,
     load_artifact,
+    release_pages,
 )
 from pipewatch.artifacts.model import Node, TestInfo
 from pipewatch.artifacts.timestamps import to_posix
 from pipewatch.artifacts.versions import check_schema
+from pipewatch.errors import ArtifactError
 
 
 class _DependsOn(Struct):
@@ -98,20 +100,27 @@ class _IdOnly(Struct):
     unique_id: str | None = None
 
 
+#: A manifest's graph members, read in two passes: the first pass keeps each entry as a view of the
+#: file's bytes (`msgspec.Raw`), the second decodes them one at a time (see `decode_manifest`).
+_Entries = dict[str, msgspec.Raw]
+#: A section kept as raw JSON until the nodes are decoded; `_ABSENT` when the file lacks it.
+_ABSENT = msgspec.Raw(b"null")
+
+
 class _ManifestFile(Struct):
     metadata: ArtifactMetadata | None = None
-    nodes: dict[str, _Node] | msgspec.UnsetType | None = msgspec.UNSET
-    sources: dict[str, _Node] | None = None
-    exposures: dict[str, _Node] | None = None
-    metrics: dict[str, _Node] | None = None
-    semantic_models: dict[str, _Node] | None = None
-    saved_queries: dict[str, _Node] | None = None
-    unit_tests: dict[str, _Node] | None = None
-    functions: dict[str, _Node] | None = None
+    nodes: _Entries | msgspec.UnsetType | None = msgspec.UNSET
+    sources: _Entries | None = None
+    exposures: _Entries | None = None
+    metrics: _Entries | None = None
+    semantic_models: _Entries | None = None
+    saved_queries: _Entries | None = None
+    unit_tests: _Entries | None = None
+    functions: _Entries | None = None
     groups: dict[str, _Group] | None = None
     disabled: dict[str, list[_IdOnly]] | list[_IdOnly] | None = None
-    parent_map: dict[str, list[str]] | None = None
-    child_map: dict[str, list[str]] | None = None
+    parent_map: msgspec.Raw = _ABSENT
+    child_map: msgspec.Raw = _ABSENT
 
 
 #: The manifest sections that hold graph members, with the resource type of their entries
@@ -154,22 +163,44 @@ def load_manifest(path: Path | str) -> Manifest:
 
 @gc_paused()
 def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
-    """Decode manifest.json bytes; `source` names the file in errors and warnings."""
+    """Decode manifest.json bytes; `source` names the file in errors and warnings.
+
+    Two passes keep the peak memory near the file's size rather than a multiple of it: the first
+    finds every graph member as a view of the bytes (msgspec checks the whole document on the way),
+    then the file's pages are handed back to the page cache (`release_pages`) and each member is
+    decoded into its `Node` on its own, so no section's decoded entries exist all at once.
+    """
     raw = decode_json(data, _ManifestFile, source, "manifest")
+    release_pages(data)
     meta = raw.metadata or ArtifactMetadata()
     version, warnings = check_schema(
         meta.dbt_schema_version, "manifest", source, has_shape=raw.nodes is not msgspec.UNSET
     )
     group_owners, groups = _groups(raw.groups)
     nodes: dict[str, Node] = {}
+    decode = _NODE_DECODER.decode
     for section, default_type in NODE_SECTIONS.items():
-        entries = getattr(raw, section)
+        entries: _Entries | None | msgspec.UnsetType = getattr(raw, section)
         if not entries or entries is msgspec.UNSET:
             continue
-        # Popping frees each decoded entry as soon as its Node exists, which keeps the peak
-        # memory of a large manifest near the size of the result rather than twice it.
-        for unique_id in list(entries):
-            nodes[unique_id] = _to_node(unique_id, entries.pop(unique_id), default_type, group_owners)
+        setattr(raw, section, None)  # the views go as their nodes are made
+        read = 0
+        for unique_id, entry in entries.items():
+            try:
+                node = decode(entry)
+            except msgspec.MsgspecError as exc:
+                raise _entry_error(source, section, unique_id, exc) from None
+            nodes[unique_id] = _to_node(unique_id, node, default_type, group_owners)
+            read += len(entry)
+            if read > _RELEASE_EVERY:
+                release_pages(data)
+                read = 0
+        del entries
+    parent_map = _decode_map(raw.parent_map, source, "parent_map")
+    # The graph reads the child map only for ids the parent map lacks (they mirror each other in a
+    # sound manifest), so only those entries are kept.
+    child_map = _decode_map(raw.child_map, source, "child_map", skip=parent_map)
+    release_pages(data)
     return Manifest(
         path=source,
         schema_version=version,
@@ -180,11 +211,41 @@ def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
         project_name=meta.project_name or _project_from_nodes(nodes, meta.project_id),
         nodes=nodes,
         disabled=_disabled_ids(raw.disabled).difference(nodes),
-        parent_map=_graph_map(raw.parent_map, nodes),
-        child_map=_graph_map(raw.child_map, nodes),
+        parent_map=_graph_map(parent_map, nodes),
+        child_map=_graph_map(child_map, nodes),
         groups=groups,
         warnings=warnings,
     )
+
+
+_NODE_DECODER = msgspec.json.Decoder(_Node)
+_MAP_DECODER = msgspec.json.Decoder(dict[str, list[str]] | None)
+_KEYS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
+_IDS_DECODER = msgspec.json.Decoder(list[str] | None)
+#: Bytes of entries decoded between two page releases: small next to a large manifest.
+_RELEASE_EVERY = 4 * 1024 * 1024
+
+
+def _entry_error(source: str, section: str, unique_id: str, exc: msgspec.MsgspecError) -> ArtifactError:
+    """The error of one graph member that did not decode, with the path msgspec would have given."""
+    text = " ".join(str(exc).split()).replace("`$", f"`$.{section}[...]")
+    return ArtifactError(source, f"not a valid dbt manifest: {text} ({unique_id})")
+
+
+def _decode_map(
+    raw: msgspec.Raw, source: str, name: str, skip: dict[str, list[str]] | None = None
+) -> dict[str, list[str]] | None:
+    """parent_map or child_map (None when absent or null), leaving out the ids `skip` holds."""
+    try:
+        if skip is None:
+            return _MAP_DECODER.decode(raw)
+        entries = _KEYS_DECODER.decode(raw)
+        if entries is None:
+            return None
+        return {uid: _IDS_DECODER.decode(ids) or [] for uid, ids in entries.items() if uid not in skip}
+    except msgspec.MsgspecError as exc:
+        text = " ".join(str(exc).split()).replace("`$", f"`$.{name}")
+        raise ArtifactError(source, f"not a valid dbt manifest: {text}") from None
 
 
 def _groups(raw: dict[str, _Group] | None) -> tuple[dict[str, str | None], dict[str, str | None]]:
