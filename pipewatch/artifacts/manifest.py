@@ -190,6 +190,7 @@ def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
                 node = decode(entry)
             except msgspec.MsgspecError as exc:
                 raise _entry_error(source, section, unique_id, exc) from None
+            unique_id = sys.intern(unique_id)
             nodes[unique_id] = _to_node(unique_id, node, default_type, group_owners)
             read += len(entry)
             if read > _RELEASE_EVERY:
@@ -291,6 +292,12 @@ def _tags(*sources: list[Scalar] | Scalar) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def _shared(text: str | None) -> str | None:
+    """One copy of a string many nodes repeat (`table`, `count(*)`, a parent's id): msgspec makes a
+    fresh one per node, which on a large manifest costs megabytes."""
+    return sys.intern(text) if text is not None else None
+
+
 def _default_name(unique_id: str) -> str:
     parts = unique_id.split(".")
     return parts[2] if len(parts) > 2 else parts[-1]
@@ -319,9 +326,9 @@ def _to_node(
     if owner is None and raw.owner is not None:
         owner = _owner_of(raw.owner)
     if isinstance(raw.depends_on, _DependsOn):
-        depends_on = tuple(raw.depends_on.nodes or ())
+        depends_on = tuple(map(sys.intern, raw.depends_on.nodes or ()))
     else:
-        depends_on = tuple(raw.depends_on or ())
+        depends_on = tuple(map(sys.intern, raw.depends_on or ()))
     alias = raw.identifier if resource_type == "source" else raw.alias
     test = _test_info(raw, config, depends_on) if resource_type == "test" else None
     return Node(
@@ -334,7 +341,7 @@ def _to_node(
         database=sys.intern(raw.database) if raw.database else raw.database,
         schema=sys.intern(raw.schema) if raw.schema else raw.schema,
         alias=alias or raw.alias,
-        materialization=as_str(config.materialized),
+        materialization=_shared(as_str(config.materialized)),
         tags=_tags(raw.tags, config.tags),
         owner=owner,
         depends_on=depends_on,
@@ -383,19 +390,19 @@ def _test_info(raw: _Node, config: _Config, parents: tuple[str, ...]) -> TestInf
             attached = parents[0]
         elif generic:
             attached = _tested_parent(kwargs.get("model"), parents)
-    column = as_str(raw.column_name) or as_str(kwargs.get("column_name"))
-    severity = (as_str(config.severity) or "error").lower()
+    column = _shared(as_str(raw.column_name) or as_str(kwargs.get("column_name")))
+    severity = sys.intern((as_str(config.severity) or "error").lower())
     return TestInfo(
-        name=(metadata.name if metadata and metadata.name else None) or raw.name or "",
-        namespace=metadata.namespace if metadata else None,
+        name=sys.intern((metadata.name if metadata and metadata.name else None) or raw.name or ""),
+        namespace=_shared(metadata.namespace if metadata else None),
         kwargs=kwargs,
         column_name=column,
-        attached_node=attached,
+        attached_node=_shared(attached),
         severity=severity,
-        where=as_str(config.where),
-        fail_calc=as_str(config.fail_calc),
-        warn_if=as_str(config.warn_if),
-        error_if=as_str(config.error_if),
+        where=_shared(as_str(config.where)),
+        fail_calc=_shared(as_str(config.fail_calc)),
+        warn_if=_shared(as_str(config.warn_if)),
+        error_if=_shared(as_str(config.error_if)),
         generic=generic,
     )
 
