@@ -54,6 +54,11 @@ from pipewatch.commands.guard import refuse_outputs_over_inputs
     help="Skip the quality checks pipewatch.yml `rules:` turns on.",
 )
 @click.option(
+    "--full-lists",
+    is_flag=True,
+    help="JSON: every per-node list complete (by default each keeps its first 100, with its count).",
+)
+@click.option(
     "--allow-missing-results",
     is_flag=True,
     help="Accept a target dir without run_results.json (graph only); by default that is an input error.",
@@ -79,6 +84,7 @@ def after_run_command(
     samples: int,
     min_score: float | None,
     no_rules: bool,
+    full_lists: bool,
     allow_missing_results: bool,
 ) -> None:
     """Analyse the artifacts of the last dbt invocation: failures, impact, owners, critical path, gate.
@@ -123,7 +129,7 @@ def after_run_command(
         warn(message)
     for note in result.notes:
         click.echo(f"pipewatch: {note}", err=True)
-    write_output(render(outcome, fmt, color=wants_color(color, output, fmt)), output)
+    write_output(render(outcome, fmt, color=wants_color(color, output, fmt), full_lists=full_lists), output)
     if github:
         from pipewatch.outputs.github import github_report
 
