@@ -165,6 +165,7 @@ def analyze(
         )
     freshness, stale_news = relevant_freshness(run)
     path = critical_path(run, graph)
+    utilization = thread_utilization(run)
     return Outcome(
         run=run,
         graph=graph,
@@ -172,8 +173,8 @@ def analyze(
         failures=failures,
         skipped=skips,
         critical_path=path,
-        bottlenecks=bottlenecks(run, graph, path),
-        utilization=thread_utilization(run),
+        bottlenecks=bottlenecks(run, graph, path, utilization=utilization),
+        utilization=utilization,
         freshness=freshness,
         quality=quality,
         anomalies=list(anomalies),

@@ -100,27 +100,27 @@ class _IdOnly(Struct):
     unique_id: str | None = None
 
 
-#: A manifest's graph members, read in two passes: the first pass keeps each entry as a view of the
-#: file's bytes (`msgspec.Raw`), the second decodes them one at a time (see `decode_manifest`).
+#: A section left as raw JSON (a view of the file's bytes) by the first pass; `_MISSING` (empty) when
+#: the file lacks it. See `decode_manifest`.
+_MISSING = msgspec.Raw()
+#: A node section's members, each still raw JSON.
 _Entries = dict[str, msgspec.Raw]
-#: A section kept as raw JSON until the nodes are decoded; `_ABSENT` when the file lacks it.
-_ABSENT = msgspec.Raw(b"null")
 
 
 class _ManifestFile(Struct):
     metadata: ArtifactMetadata | None = None
-    nodes: _Entries | msgspec.UnsetType | None = msgspec.UNSET
-    sources: _Entries | None = None
-    exposures: _Entries | None = None
-    metrics: _Entries | None = None
-    semantic_models: _Entries | None = None
-    saved_queries: _Entries | None = None
-    unit_tests: _Entries | None = None
-    functions: _Entries | None = None
+    nodes: msgspec.Raw = _MISSING
+    sources: msgspec.Raw = _MISSING
+    exposures: msgspec.Raw = _MISSING
+    metrics: msgspec.Raw = _MISSING
+    semantic_models: msgspec.Raw = _MISSING
+    saved_queries: msgspec.Raw = _MISSING
+    unit_tests: msgspec.Raw = _MISSING
+    functions: msgspec.Raw = _MISSING
     groups: dict[str, _Group] | None = None
     disabled: dict[str, list[_IdOnly]] | list[_IdOnly] | None = None
-    parent_map: msgspec.Raw = _ABSENT
-    child_map: msgspec.Raw = _ABSENT
+    parent_map: msgspec.Raw = _MISSING
+    child_map: msgspec.Raw = _MISSING
 
 
 #: The manifest sections that hold graph members, with the resource type of their entries
@@ -165,25 +165,24 @@ def load_manifest(path: Path | str) -> Manifest:
 def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
     """Decode manifest.json bytes; `source` names the file in errors and warnings.
 
-    Two passes keep the peak memory near the file's size rather than a multiple of it: the first
-    finds every graph member as a view of the bytes (msgspec checks the whole document on the way),
-    then the file's pages are handed back to the page cache (`release_pages`) and each member is
-    decoded into its `Node` on its own, so no section's decoded entries exist all at once.
+    In passes that keep the peak memory near the file's size rather than a multiple of it: the
+    first checks the whole document and keeps each section as a view of the bytes; then, per
+    section, the members are found (still views) and each is decoded into its `Node` on its own.
+    Between passes the file's pages go back to the page cache (`release_pages`), so the process
+    never holds the whole file's pages and its decoded entries at once.
     """
     raw = decode_json(data, _ManifestFile, source, "manifest")
     release_pages(data)
     meta = raw.metadata or ArtifactMetadata()
     version, warnings = check_schema(
-        meta.dbt_schema_version, "manifest", source, has_shape=raw.nodes is not msgspec.UNSET
+        meta.dbt_schema_version, "manifest", source, has_shape=bool(len(raw.nodes))
     )
     group_owners, groups = _groups(raw.groups)
     nodes: dict[str, Node] = {}
     decode = _NODE_DECODER.decode
     for section, default_type in NODE_SECTIONS.items():
-        entries: _Entries | None | msgspec.UnsetType = getattr(raw, section)
-        if not entries or entries is msgspec.UNSET:
-            continue
-        setattr(raw, section, None)  # the views go as their nodes are made
+        entries = _section(getattr(raw, section), source, section)
+        setattr(raw, section, _MISSING)
         read = 0
         for unique_id, entry in entries.items():
             try:
@@ -197,6 +196,7 @@ def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
                 release_pages(data)
                 read = 0
         del entries
+        release_pages(data)
     parent_map = _decode_map(raw.parent_map, source, "parent_map")
     # The graph reads the child map only for ids the parent map lacks (they mirror each other in a
     # sound manifest), so only those entries are kept.
@@ -221,10 +221,21 @@ def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
 
 _NODE_DECODER = msgspec.json.Decoder(_Node)
 _MAP_DECODER = msgspec.json.Decoder(dict[str, list[str]] | None)
-_KEYS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
+_ENTRIES_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
 _IDS_DECODER = msgspec.json.Decoder(list[str] | None)
 #: Bytes of entries decoded between two page releases: small next to a large manifest.
 _RELEASE_EVERY = 4 * 1024 * 1024
+
+
+def _section(raw: msgspec.Raw, source: str, name: str) -> _Entries:
+    """A node section's members by unique id, each still raw JSON ({} when absent or null)."""
+    if not len(raw):
+        return {}
+    try:
+        return _ENTRIES_DECODER.decode(raw) or {}
+    except msgspec.MsgspecError as exc:
+        text = " ".join(str(exc).split()).replace("`$", f"`$.{name}")
+        raise ArtifactError(source, f"not a valid dbt manifest: {text}") from None
 
 
 def _entry_error(source: str, section: str, unique_id: str, exc: msgspec.MsgspecError) -> ArtifactError:
@@ -237,10 +248,12 @@ def _decode_map(
     raw: msgspec.Raw, source: str, name: str, skip: dict[str, list[str]] | None = None
 ) -> dict[str, list[str]] | None:
     """parent_map or child_map (None when absent or null), leaving out the ids `skip` holds."""
+    if not len(raw):
+        return None
     try:
         if skip is None:
             return _MAP_DECODER.decode(raw)
-        entries = _KEYS_DECODER.decode(raw)
+        entries = _ENTRIES_DECODER.decode(raw)
         if entries is None:
             return None
         return {uid: _IDS_DECODER.decode(ids) or [] for uid, ids in entries.items() if uid not in skip}
