@@ -11,7 +11,7 @@ import gc
 import mmap
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,10 +137,9 @@ def release_pages(data: Buffer) -> None:
     """
     mapped = data.obj if isinstance(data, memoryview) else None
     if isinstance(mapped, mmap.mmap) and _DONTNEED is not None:
-        try:
+        # A closed map, or a kernel that refuses: only memory is at stake.
+        with suppress(OSError, ValueError):
             mapped.madvise(_DONTNEED)
-        except (OSError, ValueError):  # a closed map, or a kernel that refuses: only memory is at stake
-            pass
 
 
 #: `MADV_DONTNEED` where the platform has it: on a read-only file mapping it drops the process's
