@@ -311,15 +311,26 @@ def _shared(text: str | None) -> str | None:
     return sys.intern(text) if text is not None else None
 
 
+def _text(value: Any) -> str | None:
+    """`as_str(value)`, shared as `_shared` does (the fast path first: this runs per node and field)."""
+    if value is None:
+        return None
+    text = value.strip() if type(value) is str else as_str(value)
+    return sys.intern(text) if text else None
+
+
 def _default_name(unique_id: str) -> str:
     parts = unique_id.split(".")
     return parts[2] if len(parts) > 2 else parts[-1]
 
 
+_NO_CONFIG = _Config()
+
+
 def _to_node(
     unique_id: str, raw: _Node, default_type: str | None, group_owners: dict[str, str | None]
 ) -> Node:
-    config = raw.config or _Config()
+    config = raw.config or _NO_CONFIG
     resource_type = sys.intern(raw.resource_type or default_type or unique_id.split(".", 1)[0])
     # config.meta is where dbt >= 1.10 keeps meta; versions in between mirror it at the top level.
     # The decoded dicts are ours, so they are reused rather than copied unless both differ.
@@ -330,7 +341,7 @@ def _to_node(
         meta = top
     else:
         meta = {**top, **configured}
-    group = as_str(raw.group) or as_str(config.group)
+    group = _text(raw.group) or _text(config.group)
     owner = owner_text(meta.get("owner")) if meta else None
     if owner is None and raw.source_meta:
         owner = owner_text(raw.source_meta.get("owner"))
@@ -354,8 +365,8 @@ def _to_node(
         database=sys.intern(raw.database) if raw.database else raw.database,
         schema=sys.intern(raw.schema) if raw.schema else raw.schema,
         alias=alias or raw.alias,
-        materialization=_shared(as_str(config.materialized)),
-        tags=_tags(raw.tags, config.tags),
+        materialization=_text(config.materialized),
+        tags=_tags(raw.tags, config.tags) if raw.tags or config.tags else (),
         owner=owner,
         depends_on=depends_on,
         meta=meta,
@@ -403,8 +414,8 @@ def _test_info(raw: _Node, config: _Config, parents: tuple[str, ...]) -> TestInf
             attached = parents[0]
         elif generic:
             attached = _tested_parent(kwargs.get("model"), parents)
-    column = _shared(as_str(raw.column_name) or as_str(kwargs.get("column_name")))
-    severity = sys.intern((as_str(config.severity) or "error").lower())
+    column = _text(raw.column_name) or _text(kwargs.get("column_name"))
+    severity = sys.intern((_text(config.severity) or "error").lower())
     return TestInfo(
         name=sys.intern((metadata.name if metadata and metadata.name else None) or raw.name or ""),
         namespace=_shared(metadata.namespace if metadata else None),
@@ -412,10 +423,10 @@ def _test_info(raw: _Node, config: _Config, parents: tuple[str, ...]) -> TestInf
         column_name=column,
         attached_node=_shared(attached),
         severity=severity,
-        where=_shared(as_str(config.where)),
-        fail_calc=_shared(as_str(config.fail_calc)),
-        warn_if=_shared(as_str(config.warn_if)),
-        error_if=_shared(as_str(config.error_if)),
+        where=_text(config.where),
+        fail_calc=_text(config.fail_calc),
+        warn_if=_text(config.warn_if),
+        error_if=_text(config.error_if),
         generic=generic,
     )
 
