@@ -9,8 +9,9 @@ becomes a warning in `Run.warnings`.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipewatch.facade import lazy_names
 
 if TYPE_CHECKING:
     from pipewatch.artifacts.manifest import Manifest, decode_manifest, load_manifest
@@ -75,10 +76,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pipewatch.artifacts' has no attribute {name!r}")
-    value = getattr(import_module(f"pipewatch.artifacts.{home}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())
