@@ -151,6 +151,8 @@ class Manifest:
     nodes: dict[str, Node]
     disabled: frozenset[str]
     parent_map: dict[str, tuple[str, ...]] | None
+    # With a parent map, only the entries for ids it lacks (the maps mirror each other in a sound
+    # manifest, and the graph reads the child map for nothing else).
     child_map: dict[str, tuple[str, ...]] | None
     groups: dict[str, str | None]  # group unique id -> owner
     warnings: list[str] = field(default_factory=list)
