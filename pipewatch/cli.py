@@ -7,16 +7,22 @@ codes"), so no command needs its own error handling.
 
 from __future__ import annotations
 
-import errno
-import importlib
-import os
 import sys
-from typing import Any, NoReturn
 
-import click
+from pipewatch.runner.early import spawn_from_argv
 
-from pipewatch import __version__
-from pipewatch.errors import EXIT_INPUT, PipewatchError
+# `pipewatch run -- dbt ...`: dbt starts now, while the rest of pipewatch is still being imported.
+spawn_from_argv(sys.argv)
+
+import errno  # noqa: E402 - after dbt is started, on purpose
+import importlib  # noqa: E402
+import os  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
+
+import click  # noqa: E402
+
+from pipewatch import __version__  # noqa: E402
+from pipewatch.errors import EXIT_INPUT, PipewatchError  # noqa: E402
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -129,6 +135,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "run",
         "run_command",
         "Run a dbt command and retry its transient failures: `pipewatch run -- dbt build [dbt args...]`.",
+    ),
+    "watch": (
+        "watch",
+        "watch_command",
+        "Follow a running dbt build (SOURCE: `-` for stdin, or dbt's JSON log file) and alert as it runs.",
     ),
 }
 

@@ -8,8 +8,10 @@ import msgspec
 
 from pipewatch import __version__
 from pipewatch.analysis import Outcome
+from pipewatch.live.simulate import WhatIf
 from pipewatch.outputs.wording import iso_utc
 from pipewatch.rules.results import QualityReport
+from pipewatch.schema_changes.model import ColumnChange
 
 
 def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
@@ -106,6 +108,7 @@ def outcome_dict(outcome: Outcome, *, full_lists: bool = False) -> dict[str, Any
                 "exposures": f.exposures[:limit],
                 "exposures_count": len(f.exposures),
                 "downstream_owners": f.downstream_owners,
+                "schema_changes": [schema_change_dict(c) for c in f.schema_changes],
             }
             for f in outcome.failures
         ],
@@ -116,6 +119,7 @@ def outcome_dict(outcome: Outcome, *, full_lists: bool = False) -> dict[str, Any
             "total_s": round(path.total_s, 6),
             "thread_utilization": util.utilization,
             "threads": util.threads,
+            "what_if": what_if_dict(outcome.what_if),
         },
         "bottlenecks": [
             {
@@ -142,7 +146,28 @@ def outcome_dict(outcome: Outcome, *, full_lists: bool = False) -> dict[str, Any
             for a in outcome.anomalies
         ],
         "gate": {"passed": outcome.gate.passed, "reasons": outcome.gate.reasons},
+        "schema_changes": [schema_change_dict(c) for c in outcome.schema_changes],
     }
+
+
+def schema_change_dict(change: ColumnChange) -> dict[str, Any]:
+    """One `schema_changes[]` entry of the JSON contract (`old_column` only for a possible rename)."""
+    entry: dict[str, Any] = {
+        "unique_id": change.unique_id,
+        "relation": change.relation,
+        "column": change.column,
+        "change": change.change,
+        "old_type": change.old_type,
+        "new_type": change.new_type,
+        "downstream": change.downstream,
+        "downstream_columns": change.downstream_columns,
+        "exposures": change.exposures,
+        "owners": change.owners,
+        "precision": change.precision,
+    }
+    if change.old_column is not None:
+        entry["old_column"] = change.old_column
+    return entry
 
 
 def check_dict(report: QualityReport, passed: bool, reasons: list[str]) -> dict[str, Any]:
@@ -169,3 +194,15 @@ def _pretty(document: dict[str, Any]) -> str:
     # (a Path, say) is written as its text, as json.dumps(default=str) did.
     encoded = msgspec.json.encode(document, enc_hook=str)
     return msgspec.json.format(encoded, indent=2).decode("utf-8") + "\n"
+
+
+def what_if_dict(what_if: WhatIf | None) -> dict[str, Any] | None:
+    """`critical_path.what_if`: the build's predicted wall time at other thread counts, and its floor."""
+    if what_if is None:
+        return None
+    return {
+        "threads": what_if.threads,
+        "predicted_s": round(what_if.predicted_s, 6),
+        "by_threads": [{"threads": t, "predicted_s": round(s, 6)} for t, s in what_if.by_threads],
+        "lower_bound_s": round(what_if.critical_path_s, 6),
+    }
