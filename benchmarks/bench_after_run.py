@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bytecode import compile_pipewatch
 from synthetic_project import synthetic_target
 
 PIPEWATCH = str(Path(sys.executable).with_name("pipewatch"))
@@ -53,6 +54,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--models", type=int, default=10_000)
     args = parser.parse_args()
+    compile_pipewatch()
 
     target = synthetic_target(args.models)
     project = target.parent

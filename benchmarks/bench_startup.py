@@ -20,6 +20,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bytecode import compile_pipewatch
+
 BIN = Path(sys.executable).parent
 PIPEWATCH = str(BIN / "pipewatch")
 
@@ -50,6 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
+    compile_pipewatch()
 
     batch = "\n".join(MESSAGES[i % len(MESSAGES)].replace("\n", " ") for i in range(1000)) + "\n"
     contenders: dict[str, tuple[list[str], str | None]] = {

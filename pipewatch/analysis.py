@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import FAILED_STATUSES, OK_STATUSES, Node, NodeResult, Run, SourceFreshness
 from pipewatch.artifacts.sources import FRESHNESS_WINDOW_S
 from pipewatch.artifacts.stubs import stub_node
@@ -139,6 +140,9 @@ def relevant_freshness(run: Run) -> tuple[list[SourceFreshness], list[str]]:
     return list(run.freshness), []
 
 
+# The analysis of a large run builds tens of thousands of short-lived objects and no cycles; a
+# collection in the middle would walk every node of the run for nothing.
+@gc_paused()
 def analyze(
     run: Run,
     config: Config | None = None,
@@ -195,7 +199,7 @@ def analyze(
         failures=failures,
         skipped=skips,
         critical_path=path,
-        bottlenecks=bottlenecks(run, graph, path),
+        bottlenecks=bottlenecks(run, graph, path, utilization=utilization),
         utilization=utilization,
         freshness=freshness,
         quality=quality,

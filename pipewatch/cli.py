@@ -15,6 +15,7 @@ from pipewatch.runner.early import spawn_from_argv
 spawn_from_argv(sys.argv)
 
 import errno  # noqa: E402 - after dbt is started, on purpose
+import importlib  # noqa: E402
 import os  # noqa: E402
 from typing import Any, NoReturn  # noqa: E402
 
@@ -85,36 +86,98 @@ class PipewatchGroup(click.Group):
             _fail(f"{where}{exc.strerror or exc}", EXIT_INPUT)
 
 
-@click.group(cls=PipewatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+#: Every command: its module and object in `pipewatch.commands`, and the first paragraph of its help
+#: (what `pipewatch --help` lists). A command's module is imported only when that command runs (or
+#: its own help is asked for), so no command pays for another's imports at start-up;
+#: tests/test_cli_lazy.py keeps the help lines equal to the commands' own.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "after-run": (
+        "after_run",
+        "after_run_command",
+        "Analyse the artifacts of the last dbt invocation: failures, impact, owners, critical path, gate.",
+    ),
+    "check": (
+        "check",
+        "check_command",
+        "Run quality rules (and, with --dbt-tests, the dbt tests) inside the warehouse, one scan per table.",
+    ),
+    "classify": (
+        "classify",
+        "classify_command",
+        "Classify an error MESSAGE (or one message per line on stdin) the way after-run triages failures.",
+    ),
+    "history": (
+        "history",
+        "history",
+        "The run history store: backfill it, look at trends, prune it, check it.",
+    ),
+    "init": (
+        "init",
+        "init_command",
+        "Scaffold pipewatch.yml, a sample rules/pipewatch.yml and the packages.yml entry into a dbt project.",
+    ),
+    "lineage": (
+        "lineage",
+        "lineage_command",
+        "Print NODE's upstream and downstream with each node's status in the last run.",
+    ),
+    "report": (
+        "report",
+        "report_command",
+        "Write the HTML report of the last dbt invocation: failures, lineage, timeline, quality, trends.",
+    ),
+    "retry-plan": (
+        "run",
+        "retry_plan_command",
+        "Print what `pipewatch run` would do about the last dbt invocation, without running anything.",
+    ),
+    "run": (
+        "run",
+        "run_command",
+        "Run a dbt command and retry its transient failures: `pipewatch run -- dbt build [dbt args...]`.",
+    ),
+    "watch": (
+        "watch",
+        "watch_command",
+        "Follow a running dbt build (SOURCE: `-` for stdin, or dbt's JSON log file) and alert as it runs.",
+    ),
+}
+
+
+class LazyGroup(PipewatchGroup):
+    """The top-level group: commands are imported when they run, and listed from `COMMANDS`."""
+
+    def list_commands(self, _ctx: click.Context) -> list[str]:
+        """Every command name, sorted (as click lists them)."""
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, _ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command object, importing its module on first use."""
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            module, attribute, _ = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(f"pipewatch.commands.{module}"), attribute)
+            self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The `Commands:` section from `COMMANDS`' help lines, without importing any command."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            # A bare Command carrying the help line shortens it exactly as the real one would.
+            command = self.commands.get(name) or click.Command(name, help=COMMANDS[name][2])
+            rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipewatch")
 def main() -> None:
     """pipewatch: the quality sidecar you run after `dbt build`."""
 
-
-def _register() -> None:
-    from pipewatch.commands.after_run import after_run_command
-    from pipewatch.commands.check import check_command
-    from pipewatch.commands.classify import classify_command
-    from pipewatch.commands.history import history
-    from pipewatch.commands.init import init_command
-    from pipewatch.commands.lineage import lineage_command
-    from pipewatch.commands.report import report_command
-    from pipewatch.commands.run import retry_plan_command, run_command
-    from pipewatch.commands.watch import watch_command
-
-    main.add_command(after_run_command, "after-run")
-    main.add_command(lineage_command, "lineage")
-    main.add_command(classify_command, "classify")
-    main.add_command(run_command, "run")
-    main.add_command(retry_plan_command, "retry-plan")
-    main.add_command(history, "history")
-    main.add_command(report_command, "report")
-    main.add_command(check_command, "check")
-    main.add_command(init_command, "init")
-    main.add_command(watch_command, "watch")
-
-
-_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

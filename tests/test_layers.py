@@ -16,6 +16,7 @@ FLOORS = {
     "errors": 0,
     "backoff": 0,
     "located": 0,
+    "facade": 0,
     "config": 1,
     "artifacts": 2,
     "lineage": 3,

@@ -11,7 +11,7 @@ import gc
 import mmap
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -126,6 +126,25 @@ _SPECIAL_FILES = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def release_pages(data: Buffer) -> None:
+    """Hand a mapped artifact's pages back to the page cache; reading them again maps them anew.
+
+    A decoder that reads a large file in several passes calls this between them, so the process
+    never holds the whole file's pages on top of what it decoded. A no-op for bytes read into memory
+    and where the system has no `madvise`.
+    """
+    mapped = data.obj if isinstance(data, memoryview) else None
+    if isinstance(mapped, mmap.mmap) and _DONTNEED is not None:
+        # A closed map, or a kernel that refuses: only memory is at stake.
+        with suppress(OSError, ValueError):
+            mapped.madvise(_DONTNEED)
+
+
+#: `MADV_DONTNEED` where the platform has it: on a read-only file mapping it drops the process's
+#: pages (the data stays in the page cache), never the file's content.
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 
 
 def load_artifact(path: Path | str, what: str, decode: Callable[[Buffer, str], T]) -> T:

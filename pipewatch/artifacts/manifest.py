@@ -27,10 +27,12 @@ from pipewatch.artifacts.decoding import (
     decode_json,
     gc_paused,
     load_artifact,
+    release_pages,
 )
 from pipewatch.artifacts.model import Node, TestInfo
 from pipewatch.artifacts.timestamps import to_posix
 from pipewatch.artifacts.versions import check_schema
+from pipewatch.errors import ArtifactError
 
 
 class _DependsOn(Struct):
@@ -103,20 +105,27 @@ class _IdOnly(Struct):
     unique_id: str | None = None
 
 
+#: A section left as raw JSON (a view of the file's bytes) by the first pass; `_MISSING` (empty) when
+#: the file lacks it. See `decode_manifest`.
+_MISSING = msgspec.Raw()
+#: A node section's members, each still raw JSON.
+_Entries = dict[str, msgspec.Raw]
+
+
 class _ManifestFile(Struct):
     metadata: ArtifactMetadata | None = None
-    nodes: dict[str, _Node] | msgspec.UnsetType | None = msgspec.UNSET
-    sources: dict[str, _Node] | None = None
-    exposures: dict[str, _Node] | None = None
-    metrics: dict[str, _Node] | None = None
-    semantic_models: dict[str, _Node] | None = None
-    saved_queries: dict[str, _Node] | None = None
-    unit_tests: dict[str, _Node] | None = None
-    functions: dict[str, _Node] | None = None
+    nodes: msgspec.Raw = _MISSING
+    sources: msgspec.Raw = _MISSING
+    exposures: msgspec.Raw = _MISSING
+    metrics: msgspec.Raw = _MISSING
+    semantic_models: msgspec.Raw = _MISSING
+    saved_queries: msgspec.Raw = _MISSING
+    unit_tests: msgspec.Raw = _MISSING
+    functions: msgspec.Raw = _MISSING
     groups: dict[str, _Group] | None = None
     disabled: dict[str, list[_IdOnly]] | list[_IdOnly] | None = None
-    parent_map: dict[str, list[str]] | None = None
-    child_map: dict[str, list[str]] | None = None
+    parent_map: msgspec.Raw = _MISSING
+    child_map: msgspec.Raw = _MISSING
 
 
 #: The manifest sections that hold graph members, with the resource type of their entries
@@ -147,6 +156,8 @@ class Manifest:
     nodes: dict[str, Node]
     disabled: frozenset[str]
     parent_map: dict[str, tuple[str, ...]] | None
+    # With a parent map, only the entries for ids it lacks (the maps mirror each other in a sound
+    # manifest, and the graph reads the child map for nothing else).
     child_map: dict[str, tuple[str, ...]] | None
     groups: dict[str, str | None]  # group unique id -> owner
     warnings: list[str] = field(default_factory=list)
@@ -159,22 +170,45 @@ def load_manifest(path: Path | str) -> Manifest:
 
 @gc_paused()
 def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
-    """Decode manifest.json bytes; `source` names the file in errors and warnings."""
+    """Decode manifest.json bytes; `source` names the file in errors and warnings.
+
+    In passes that keep the peak memory near the file's size rather than a multiple of it: the
+    first checks the whole document and keeps each section as a view of the bytes; then, per
+    section, the members are found (still views) and each is decoded into its `Node` on its own.
+    Between passes the file's pages go back to the page cache (`release_pages`), so the process
+    never holds the whole file's pages and its decoded entries at once.
+    """
     raw = decode_json(data, _ManifestFile, source, "manifest")
+    release_pages(data)
     meta = raw.metadata or ArtifactMetadata()
     version, warnings = check_schema(
-        meta.dbt_schema_version, "manifest", source, has_shape=raw.nodes is not msgspec.UNSET
+        meta.dbt_schema_version, "manifest", source, has_shape=bool(len(raw.nodes))
     )
     group_owners, groups = _groups(raw.groups)
     nodes: dict[str, Node] = {}
+    decode = _NODE_DECODER.decode
     for section, default_type in NODE_SECTIONS.items():
-        entries = getattr(raw, section)
-        if not entries or entries is msgspec.UNSET:
-            continue
-        # Popping frees each decoded entry as soon as its Node exists, which keeps the peak
-        # memory of a large manifest near the size of the result rather than twice it.
-        for unique_id in list(entries):
-            nodes[unique_id] = _to_node(unique_id, entries.pop(unique_id), default_type, group_owners)
+        entries = _section(getattr(raw, section), source, section)
+        setattr(raw, section, _MISSING)
+        read = 0
+        for unique_id, entry in entries.items():
+            try:
+                node = decode(entry)
+            except msgspec.MsgspecError as exc:
+                raise _entry_error(source, section, unique_id, exc) from None
+            unique_id = sys.intern(unique_id)
+            nodes[unique_id] = _to_node(unique_id, node, default_type, group_owners)
+            read += len(entry)
+            if read > _RELEASE_EVERY:
+                release_pages(data)
+                read = 0
+        del entries
+        release_pages(data)
+    parent_map = _decode_map(raw.parent_map, source, "parent_map")
+    # The graph reads the child map only for ids the parent map lacks (they mirror each other in a
+    # sound manifest), so only those entries are kept.
+    child_map = _decode_map(raw.child_map, source, "child_map", skip=parent_map)
+    release_pages(data)
     return Manifest(
         path=source,
         schema_version=version,
@@ -185,11 +219,54 @@ def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
         project_name=meta.project_name or _project_from_nodes(nodes, meta.project_id),
         nodes=nodes,
         disabled=_disabled_ids(raw.disabled).difference(nodes),
-        parent_map=_graph_map(raw.parent_map, nodes),
-        child_map=_graph_map(raw.child_map, nodes),
+        parent_map=_graph_map(parent_map, nodes),
+        child_map=_graph_map(child_map, nodes),
         groups=groups,
         warnings=warnings,
     )
+
+
+_NODE_DECODER = msgspec.json.Decoder(_Node)
+_MAP_DECODER = msgspec.json.Decoder(dict[str, list[str]] | None)
+_ENTRIES_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
+_IDS_DECODER = msgspec.json.Decoder(list[str] | None)
+#: Bytes of entries decoded between two page releases: small next to a large manifest.
+_RELEASE_EVERY = 4 * 1024 * 1024
+
+
+def _section(raw: msgspec.Raw, source: str, name: str) -> _Entries:
+    """A node section's members by unique id, each still raw JSON ({} when absent or null)."""
+    if not len(raw):
+        return {}
+    try:
+        return _ENTRIES_DECODER.decode(raw) or {}
+    except msgspec.MsgspecError as exc:
+        text = " ".join(str(exc).split()).replace("`$", f"`$.{name}")
+        raise ArtifactError(source, f"not a valid dbt manifest: {text}") from None
+
+
+def _entry_error(source: str, section: str, unique_id: str, exc: msgspec.MsgspecError) -> ArtifactError:
+    """The error of one graph member that did not decode, with the path msgspec would have given."""
+    text = " ".join(str(exc).split()).replace("`$", f"`$.{section}[...]")
+    return ArtifactError(source, f"not a valid dbt manifest: {text} ({unique_id})")
+
+
+def _decode_map(
+    raw: msgspec.Raw, source: str, name: str, skip: dict[str, list[str]] | None = None
+) -> dict[str, list[str]] | None:
+    """parent_map or child_map (None when absent or null), leaving out the ids `skip` holds."""
+    if not len(raw):
+        return None
+    try:
+        if skip is None:
+            return _MAP_DECODER.decode(raw)
+        entries = _ENTRIES_DECODER.decode(raw)
+        if entries is None:
+            return None
+        return {uid: _IDS_DECODER.decode(ids) or [] for uid, ids in entries.items() if uid not in skip}
+    except msgspec.MsgspecError as exc:
+        text = " ".join(str(exc).split()).replace("`$", f"`$.{name}")
+        raise ArtifactError(source, f"not a valid dbt manifest: {text}") from None
 
 
 def _groups(raw: dict[str, _Group] | None) -> tuple[dict[str, str | None], dict[str, str | None]]:
@@ -235,15 +312,32 @@ def _tags(*sources: list[Scalar] | Scalar) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def _shared(text: str | None) -> str | None:
+    """One copy of a string many nodes repeat (`table`, `count(*)`, a parent's id): msgspec makes a
+    fresh one per node, which on a large manifest costs megabytes."""
+    return sys.intern(text) if text is not None else None
+
+
+def _text(value: Any) -> str | None:
+    """`as_str(value)`, shared as `_shared` does (the fast path first: this runs per node and field)."""
+    if value is None:
+        return None
+    text = value.strip() if type(value) is str else as_str(value)
+    return sys.intern(text) if text else None
+
+
 def _default_name(unique_id: str) -> str:
     parts = unique_id.split(".")
     return parts[2] if len(parts) > 2 else parts[-1]
 
 
+_NO_CONFIG = _Config()
+
+
 def _to_node(
     unique_id: str, raw: _Node, default_type: str | None, group_owners: dict[str, str | None]
 ) -> Node:
-    config = raw.config or _Config()
+    config = raw.config or _NO_CONFIG
     resource_type = sys.intern(raw.resource_type or default_type or unique_id.split(".", 1)[0])
     # config.meta is where dbt >= 1.10 keeps meta; versions in between mirror it at the top level.
     # The decoded dicts are ours, so they are reused rather than copied unless both differ.
@@ -254,7 +348,7 @@ def _to_node(
         meta = top
     else:
         meta = {**top, **configured}
-    group = as_str(raw.group) or as_str(config.group)
+    group = _text(raw.group) or _text(config.group)
     owner = owner_text(meta.get("owner")) if meta else None
     if owner is None and raw.source_meta:
         owner = owner_text(raw.source_meta.get("owner"))
@@ -263,9 +357,9 @@ def _to_node(
     if owner is None and raw.owner is not None:
         owner = _owner_of(raw.owner)
     if isinstance(raw.depends_on, _DependsOn):
-        depends_on = tuple(raw.depends_on.nodes or ())
+        depends_on = tuple(map(sys.intern, raw.depends_on.nodes or ()))
     else:
-        depends_on = tuple(raw.depends_on or ())
+        depends_on = tuple(map(sys.intern, raw.depends_on or ()))
     alias = raw.identifier if resource_type == "source" else raw.alias
     test = _test_info(raw, config, depends_on) if resource_type == "test" else None
     return Node(
@@ -278,8 +372,8 @@ def _to_node(
         database=sys.intern(raw.database) if raw.database else raw.database,
         schema=sys.intern(raw.schema) if raw.schema else raw.schema,
         alias=alias or raw.alias,
-        materialization=as_str(config.materialized),
-        tags=_tags(raw.tags, config.tags),
+        materialization=_text(config.materialized),
+        tags=_tags(raw.tags, config.tags) if raw.tags or config.tags else (),
         owner=owner,
         depends_on=depends_on,
         meta=meta,
@@ -327,19 +421,19 @@ def _test_info(raw: _Node, config: _Config, parents: tuple[str, ...]) -> TestInf
             attached = parents[0]
         elif generic:
             attached = _tested_parent(kwargs.get("model"), parents)
-    column = as_str(raw.column_name) or as_str(kwargs.get("column_name"))
-    severity = (as_str(config.severity) or "error").lower()
+    column = _text(raw.column_name) or _text(kwargs.get("column_name"))
+    severity = sys.intern((_text(config.severity) or "error").lower())
     return TestInfo(
-        name=(metadata.name if metadata and metadata.name else None) or raw.name or "",
-        namespace=metadata.namespace if metadata else None,
+        name=sys.intern((metadata.name if metadata and metadata.name else None) or raw.name or ""),
+        namespace=_shared(metadata.namespace if metadata else None),
         kwargs=kwargs,
         column_name=column,
-        attached_node=attached,
+        attached_node=_shared(attached),
         severity=severity,
-        where=as_str(config.where),
-        fail_calc=as_str(config.fail_calc),
-        warn_if=as_str(config.warn_if),
-        error_if=as_str(config.error_if),
+        where=_text(config.where),
+        fail_calc=_text(config.fail_calc),
+        warn_if=_text(config.warn_if),
+        error_if=_text(config.error_if),
         generic=generic,
         limit=_limit(config.limit),
         compiled_code=raw.compiled_code or raw.compiled_sql,

@@ -159,6 +159,20 @@ class Run:
     warnings: list[str] = field(default_factory=list)
     disabled: frozenset[str] = field(default_factory=frozenset)  # ids of disabled nodes (not in `nodes`)
 
+    #: `result_by_id`'s last answer, with the results list (and its length) it was built from.
+    _by_id: tuple[list[NodeResult], int, dict[str, NodeResult]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     def result_by_id(self) -> dict[str, NodeResult]:
-        """Results keyed by unique id (the last one wins if dbt ran a node twice)."""
-        return {r.unique_id: r for r in self.results}
+        """Results keyed by unique id (the last one wins if dbt ran a node twice).
+
+        Built once per results list (every analysis step asks for it; a list replaced or grown
+        since is noticed). Callers must not change the dict.
+        """
+        cached = self._by_id
+        if cached is not None and cached[0] is self.results and cached[1] == len(self.results):
+            return cached[2]
+        by_id = {r.unique_id: r for r in self.results}
+        self._by_id = (self.results, len(self.results), by_id)
+        return by_id

@@ -8,6 +8,7 @@ into the same Struct; `_status` reads whichever the file has.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +22,12 @@ from pipewatch.artifacts.decoding import (
     decode_json,
     gc_paused,
     load_artifact,
+    release_pages,
 )
 from pipewatch.artifacts.model import AdapterResponse, NodeResult, normalize_status
 from pipewatch.artifacts.timestamps import to_posix
 from pipewatch.artifacts.versions import check_schema
+from pipewatch.errors import ArtifactError
 
 #: Statuses dbt writes in run_results (normalized), for telling them from pre-0.19 adapter messages.
 KNOWN_STATUSES = frozenset(
@@ -89,7 +92,8 @@ class _Args(Struct):
 
 class _RunResultsFile(Struct):
     metadata: ArtifactMetadata | None = None
-    results: list[_Result] | msgspec.UnsetType | None = msgspec.UNSET
+    # Each result stays a view of the file's bytes until its turn (see `decode_run_results`).
+    results: list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
     elapsed_time: float | None = None
     args: _Args | None = None
     generated_at: str | None = None  # pre-0.19 files put it at the top level
@@ -119,8 +123,13 @@ def load_run_results(path: Path | str) -> RunResults:
 
 @gc_paused()
 def decode_run_results(data: Buffer, source: str = "<run_results>") -> RunResults:
-    """Decode run_results.json bytes; `source` names the file in errors and warnings."""
+    """Decode run_results.json bytes; `source` names the file in errors and warnings.
+
+    Like the manifest, in two passes: the document is checked and split into results, then each
+    result is decoded on its own, so the decoded entries of the whole file never exist at once.
+    """
     raw = decode_json(data, _RunResultsFile, source, "run_results")
+    release_pages(data)
     meta = raw.metadata or ArtifactMetadata()
     raw_results = raw.results
     version, warnings = check_schema(
@@ -128,8 +137,14 @@ def decode_run_results(data: Buffer, source: str = "<run_results>") -> RunResult
     )
     results: list[NodeResult] = []
     anonymous = 0
-    for entry in raw_results or ():
-        result = _to_result(entry, legacy=version == 0)
+    decode = _RESULT_DECODER.decode
+    for position, entry in enumerate(raw_results or ()):
+        try:
+            decoded = decode(entry)
+        except msgspec.MsgspecError as exc:
+            text = " ".join(str(exc).split()).replace("`$", f"`$.results[{position}]")
+            raise ArtifactError(source, f"not a valid dbt run_results: {text}") from None
+        result = _to_result(decoded, legacy=version == 0)
         if result is None:
             anonymous += 1
         else:
@@ -152,6 +167,9 @@ def decode_run_results(data: Buffer, source: str = "<run_results>") -> RunResult
     )
 
 
+_RESULT_DECODER = msgspec.json.Decoder(_Result)
+
+
 def _seconds(value: float | None) -> float | None:
     # `+ 0.0` turns dbt Fusion's `-0.0` into `0.0`.
     return None if value is None else value + 0.0
@@ -164,6 +182,9 @@ def _selection(value: list[str] | str | None) -> tuple[str, ...]:
         return tuple(value.split())
     return tuple(value)
 
+
+#: Messages up to this long are shared between results (long ones are each their own).
+_SHORT = 40
 
 # A run has a handful of distinct statuses; normalizing each once keeps it off the per-result path.
 _normalized: dict[str, str] = {}
@@ -189,17 +210,20 @@ def _to_result(raw: _Result, legacy: bool) -> NodeResult | None:
                 _normalized[raw_status] = status
         failures = raw.failures if type(raw.failures) is int else _count(raw.failures)
         message = raw.message or raw.error
+        if message is not None and len(message) <= _SHORT:
+            message = sys.intern(message)  # `OK`, `SELECT 1`: thousands of copies otherwise
     else:
         status, failures, message = _status(raw, legacy, node.resource_type if node else None, unique_id)
     compiled = raw.compiled_code or (node.compiled_code or node.compiled_sql if node else None)
     thread_id = raw.thread_id
     return NodeResult(
-        unique_id=unique_id,
+        # The same id string as the manifest's node (interned there), not a copy per artifact.
+        unique_id=sys.intern(unique_id),
         status=status,
         message=message,
         failures=failures,
         execution_time=_seconds(raw.execution_time) or 0.0,
-        thread_id=thread_id if type(thread_id) is str else as_str(thread_id),
+        thread_id=sys.intern(thread_id) if type(thread_id) is str else as_str(thread_id),
         compile_started=compile_started,
         compile_completed=compile_completed,
         execute_started=execute_started,

@@ -58,6 +58,11 @@ if TYPE_CHECKING:
     help="Skip the quality checks pipewatch.yml `rules:` turns on.",
 )
 @click.option(
+    "--full-lists",
+    is_flag=True,
+    help="JSON: every per-node list complete (by default each keeps its first 100, with its count).",
+)
+@click.option(
     "--schema",
     "schema_from_warehouse",
     is_flag=True,
@@ -89,6 +94,7 @@ def after_run_command(
     samples: int,
     min_score: float | None,
     no_rules: bool,
+    full_lists: bool,
     schema_from_warehouse: bool,
     allow_missing_results: bool,
 ) -> None:
@@ -137,7 +143,7 @@ def after_run_command(
         warn(message)
     for note in result.notes:
         click.echo(f"pipewatch: {note}", err=True)
-    write_output(render(outcome, fmt, color=wants_color(color, output, fmt)), output)
+    write_output(render(outcome, fmt, color=wants_color(color, output, fmt), full_lists=full_lists), output)
     if github:
         from pipewatch.outputs.github import github_report
 

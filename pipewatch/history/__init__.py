@@ -8,8 +8,9 @@ for after-run; `store.prune(keep_seconds)` applies retention; `store.alerts` is 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipewatch.facade import lazy_names
 
 # Resolved lazily (PEP 562): naming a light module of this package (`history.anomaly`,
 # `history.errors`) must not import DuckDB.
@@ -59,10 +60,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pipewatch.history' has no attribute {name!r}")
-    value = getattr(import_module(f"pipewatch.history.{home}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())

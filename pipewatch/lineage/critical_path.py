@@ -196,17 +196,19 @@ def bottlenecks(
     min_path_share: float = 0.10,
     min_wall_share: float = 0.10,
     limit: int = 10,
+    utilization: Utilization | None = None,
 ) -> list[Bottleneck]:
     """The nodes that dominate the run's time, longest first (ties by unique id).
 
     A node qualifies when it takes at least `min_path_share` of the critical path (and is on
     it), or when its own time is at least `min_wall_share` of the run's wall-clock span (timed
-    intervals, else the run's elapsed time). At most `limit` are returned.
+    intervals, else the run's elapsed time). At most `limit` are returned. Pass the run's
+    `thread_utilization` as `utilization` when it is at hand.
     """
     weights = _executed(run, graph)
     if not weights:
         return []
-    util = thread_utilization(run)
+    util = utilization if utilization is not None else thread_utilization(run)
     wall = util.wall_s if util.wall_s else run.elapsed_time
     wall = wall if wall and wall > 0 else None
     on_path = set(path.nodes)

@@ -281,20 +281,25 @@ class Graph:
 
 
 def _reach(adj: list[list[int]], start: int | Iterable[int], n: int) -> list[int]:
-    """Iterative BFS over `adj` from the start vertex or vertices; the starts are not reported."""
+    """Breadth-first walk over `adj` from the start vertex or vertices; the starts are not reported.
+
+    Level by level with plain lists: the same order a FIFO queue gives, without a call per vertex.
+    """
     seen = bytearray(n)
-    starts = [start] if isinstance(start, int) else list(start)
-    for s in starts:
+    frontier = [start] if isinstance(start, int) else list(start)
+    for s in frontier:
         seen[s] = 1
     out: list[int] = []
-    queue = deque(starts)
-    pop, push, add = queue.popleft, queue.append, out.append
-    while queue:
-        for w in adj[pop()]:
-            if not seen[w]:
-                seen[w] = 1
-                add(w)
-                push(w)
+    while frontier:
+        level: list[int] = []
+        add = level.append
+        for v in frontier:
+            for w in adj[v]:
+                if not seen[w]:
+                    seen[w] = 1
+                    add(w)
+        out += level
+        frontier = level
     return out
 
 

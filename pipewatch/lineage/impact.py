@@ -87,7 +87,19 @@ def analyze_skips(run: Run, graph: Graph) -> list[SkipExplanation]:
     with gc_paused():
         causes = _root_causes(graph, results, skipped)
     ids = graph.ids
-    return [SkipExplanation(ids[s], tuple(ids[c] for c in sorted(causes.get(s, ())))) for s in skipped]
+    # Skips below one failure share one root-cause set; each set becomes its id tuple once.
+    named: dict[frozenset[int], tuple[str, ...]] = {}
+    out: list[SkipExplanation] = []
+    for s in skipped:
+        found = causes.get(s, _NONE)
+        names = named.get(found)
+        if names is None:
+            names = named[found] = tuple([ids[c] for c in sorted(found)])
+        out.append(SkipExplanation(ids[s], names))
+    return out
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 def analyze_failures(

@@ -22,12 +22,12 @@ def _unknown(fmt: str) -> UsageError:
     return UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 
-def render(outcome: Outcome, fmt: str, *, color: bool = False) -> str:
-    """Render an after-run outcome in one of FORMATS."""
+def render(outcome: Outcome, fmt: str, *, color: bool = False, full_lists: bool = False) -> str:
+    """Render an after-run outcome in one of FORMATS (`full_lists`: JSON lists uncut)."""
     if fmt == "json":
         from pipewatch.outputs.json_output import render_json
 
-        return render_json(outcome)
+        return render_json(outcome, full_lists=full_lists)
     if fmt == "markdown":
         from pipewatch.outputs.markdown import render_markdown
 

@@ -56,11 +56,23 @@ def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
     }
 
 
-def outcome_dict(outcome: Outcome) -> dict[str, Any]:
-    """The after-run outcome as the plain dict the JSON contract specifies."""
+#: How many entries each per-node list keeps unless the complete lists are asked for
+#: (`--full-lists`); every cut list has its full length beside it (docs/contracts.md).
+JSON_LIST_LIMIT = 100
+
+
+def outcome_dict(outcome: Outcome, *, full_lists: bool = False) -> dict[str, Any]:
+    """The after-run outcome as the plain dict the JSON contract specifies.
+
+    Per-node lists (`skipped[]`, a failure's `downstream`, `skipped_downstream`, `exposures`) keep
+    their first `JSON_LIST_LIMIT` entries, with their full length in a `*_count` field, unless
+    `full_lists`: on a large project they are most of the document and no reader shows them whole.
+    """
     run = outcome.run
     path = outcome.critical_path
     util = outcome.utilization
+    limit = None if full_lists else JSON_LIST_LIMIT
+    skipped = outcome.skipped if limit is None else outcome.skipped[:limit]
     return {
         "pipewatch_version": __version__,
         "invocation": {
@@ -73,7 +85,12 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
             "adapter_type": run.adapter_type,
             "project": run.project_name,
         },
-        "summary": {"total": outcome.total, "by_status": outcome.by_status},
+        "summary": {
+            "total": outcome.total,
+            "by_status": outcome.by_status,
+            "skipped_count": len(outcome.skipped),
+            "list_limit": limit,
+        },
         "failures": [
             {
                 "unique_id": f.unique_id,
@@ -86,15 +103,18 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
                 "owner": f.owner,
                 "escalate_to": f.escalate_to,
                 "path": f.node.path or None,
-                "downstream": f.downstream,
-                "skipped_downstream": f.skipped_downstream,
-                "exposures": f.exposures,
+                "downstream": f.downstream[:limit],
+                "downstream_count": len(f.downstream),
+                "skipped_downstream": f.skipped_downstream[:limit],
+                "skipped_downstream_count": len(f.skipped_downstream),
+                "exposures": f.exposures[:limit],
+                "exposures_count": len(f.exposures),
                 "downstream_owners": f.downstream_owners,
                 "schema_changes": [schema_change_dict(c) for c in f.schema_changes],
             }
             for f in outcome.failures
         ],
-        "skipped": [{"unique_id": s.unique_id, "root_causes": list(s.root_causes)} for s in outcome.skipped],
+        "skipped": [{"unique_id": s.unique_id, "root_causes": list(s.root_causes)} for s in skipped],
         "critical_path": {
             "nodes": list(path.nodes),
             "times": [round(t, 6) for t in path.times],
@@ -166,9 +186,9 @@ def render_check_json(report: QualityReport, *, passed: bool, reasons: list[str]
     return _pretty(check_dict(report, passed, reasons))
 
 
-def render_json(outcome: Outcome) -> str:
-    """The JSON outcome, pretty-printed with a trailing newline."""
-    return _pretty(outcome_dict(outcome))
+def render_json(outcome: Outcome, *, full_lists: bool = False) -> str:
+    """The JSON outcome, pretty-printed with a trailing newline (`full_lists`: see `outcome_dict`)."""
+    return _pretty(outcome_dict(outcome, full_lists=full_lists))
 
 
 def _pretty(document: dict[str, Any]) -> str:

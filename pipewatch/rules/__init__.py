@@ -7,8 +7,9 @@ duckdb, which the planner and the engine need and which cost most of a command's
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipewatch.facade import lazy_names
 
 if TYPE_CHECKING:
     from pipewatch.rules.api import check_dataframe
@@ -58,10 +59,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pipewatch.rules' has no attribute {name!r}")
-    value = getattr(import_module(f"pipewatch.rules.{home}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())

@@ -12,7 +12,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -45,6 +45,35 @@ _ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class Pattern:
+    """A signature's regex (case-insensitive), compiled on its first search.
+
+    One message is checked against a few of ~80 patterns (the others' anchors are absent), so
+    compiling all of them up front would cost `pipewatch classify` more than classifying does.
+    """
+
+    __slots__ = ("_compiled", "label", "pattern")
+
+    def __init__(self, pattern: str, label: str) -> None:
+        """Wrap `pattern`; `label` names the signature in the error an invalid regex raises."""
+        self.pattern = pattern
+        self.label = label
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        """The compiled regex; ConfigError (naming the signature) if it is not a valid one."""
+        if self._compiled is None:
+            try:
+                self._compiled = re.compile(self.pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ConfigError(f"{self.label}: invalid regex ({exc})") from exc
+        return self._compiled
+
+    def search(self, text: str) -> re.Match[str] | None:
+        """The first match in `text`, as `re.Pattern.search`."""
+        return (self._compiled or self.compiled()).search(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Signature:
     """One known error: how to recognize it (codes, a SQLSTATE class or a regex) and what it means."""
@@ -55,7 +84,7 @@ class Signature:
     source: str
     codes: frozenset[str] = frozenset()  # lower-cased for case-insensitive comparison
     sqlstate_class: str | None = None
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
     scope: Literal["message", "dbt"] = "message"
     # Case-folded literals of which at least one occurs in any text the pattern matches (None: unknown).
     anchors: tuple[str, ...] | None = None
@@ -139,7 +168,9 @@ def known_adapters() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1)
 def load_library() -> Library:
     """Load, check and compile every signature file shipped in `pipewatch/triage/signatures/` (once)."""
-    folder = resources.files("pipewatch.triage").joinpath("signatures")
+    # The package's own folder, not importlib.resources: that machinery (zip and tempfile support
+    # pipewatch never needs) costs `pipewatch classify` a tenth of its start-up.
+    folder = Path(__file__).with_name("signatures")
     sets: dict[str, SignatureSet] = {}
     for name in (GENERIC, *ADAPTERS):
         resource = folder.joinpath(f"{name}.yml")
@@ -148,7 +179,8 @@ def load_library() -> Library:
             text = resource.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{label}: cannot read signature file ({exc.strerror or exc})") from exc
-        sets[name] = parse_signature_file(text, label, expected_adapter=name)
+        # Shipped files are checked whole by the tests; here each regex compiles when first needed.
+        sets[name] = parse_signature_file(text, label, expected_adapter=name, compile_patterns=False)
     aliases: dict[str, str] = {}
     for name, sset in sets.items():
         for alias in (name, *sset.aliases):
@@ -164,8 +196,14 @@ def load_library() -> Library:
     return Library(sets=sets, aliases=aliases, chains=_chains(sets))
 
 
-def parse_signature_file(text: str, label: str, expected_adapter: str | None = None) -> SignatureSet:
-    """Parse and check one signature file's YAML text; `label` names it in errors."""
+def parse_signature_file(
+    text: str, label: str, expected_adapter: str | None = None, *, compile_patterns: bool = True
+) -> SignatureSet:
+    """Parse and check one signature file's YAML text; `label` names it in errors.
+
+    `compile_patterns=False` leaves each regex to compile on its first search (an invalid one is
+    then a ConfigError there); by default every regex is compiled, and so checked, now.
+    """
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -188,7 +226,7 @@ def parse_signature_file(text: str, label: str, expected_adapter: str | None = N
     seen: set[str] = set()
     signatures: list[Signature] = []
     for index, entry in enumerate(entries, start=1):
-        signature = _parse_entry(entry, adapter, f"{label}: signature #{index}")
+        signature = _parse_entry(entry, adapter, f"{label}: signature #{index}", compile_patterns)
         if signature.id in seen:
             raise ConfigError(f"{label}: signature #{index}: duplicate id {signature.id!r}")
         seen.add(signature.id)
@@ -210,7 +248,7 @@ def _names(value: Any, label: str, key: str) -> tuple[str, ...]:
     return tuple(v.lower() for v in value)
 
 
-def _parse_entry(entry: Any, adapter: str, where: str) -> Signature:
+def _parse_entry(entry: Any, adapter: str, where: str, compile_patterns: bool = True) -> Signature:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping")
     unknown = set(entry) - _ENTRY_KEYS
@@ -236,7 +274,7 @@ def _parse_entry(entry: Any, adapter: str, where: str) -> Signature:
         raise ConfigError(f"{where}: scope 'dbt' needs a 'pattern'")
     codes: frozenset[str] = frozenset()
     sqlstate_class: str | None = None
-    compiled: re.Pattern[str] | None = None
+    compiled: Pattern | None = None
     if matchers[0] == "code":
         codes = _parse_codes(entry["code"], where)
     elif matchers[0] == "sqlstate_class":
@@ -245,7 +283,7 @@ def _parse_entry(entry: Any, adapter: str, where: str) -> Signature:
             raise ConfigError(f"{where}: 'sqlstate_class' must be a quoted two-character class such as '22'")
         sqlstate_class = value.upper()
     else:
-        compiled = _compile(entry["pattern"], where)
+        compiled = _compile(entry["pattern"], where, compile_patterns)
     return Signature(
         adapter=adapter,
         id=sig_id,
@@ -267,13 +305,13 @@ def _parse_codes(value: Any, where: str) -> frozenset[str]:
     return frozenset(v.strip().lower() for v in values)
 
 
-def _compile(pattern: Any, where: str) -> re.Pattern[str]:
+def _compile(pattern: Any, where: str, now: bool) -> Pattern:
     if not isinstance(pattern, str) or not pattern:
         raise ConfigError(f"{where}: 'pattern' must be a non-empty string")
     problems = pattern_problems(pattern)
     if problems:
         raise ConfigError(f"{where}: pattern may backtrack badly: {'; '.join(problems)}")
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise ConfigError(f"{where}: invalid regex ({exc})") from exc
+    wrapped = Pattern(pattern, where)
+    if now:
+        wrapped.compiled()
+    return wrapped
