@@ -160,7 +160,11 @@ def test_hostile_names_and_values_count_exactly_on_duckdb(c: dict[str, Any]) -> 
 @settings(max_examples=25, deadline=None)
 @given(cases())
 def test_hostile_input_is_only_literals_and_identifiers_in_every_dialect(c: dict[str, Any]) -> None:
+    dotted = any("." in name for name in [*c["cols"], c["table"], c["parent"], c["pkey"]])
     for dialect in DIALECTS:
+        if dialect == "bigquery" and dotted:
+            # BigQuery names cannot hold a dot: a backquoted `a.b` is a path, so it cannot round-trip.
+            continue
         rs = parse_rules(_dump(rules_for(c, dialect)), dialect=dialect)
         for st_ in plan(rs, dialect, samples=3).statements:
             sql = st_.sql()

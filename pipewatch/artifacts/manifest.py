@@ -478,30 +478,3 @@ def _project_from_nodes(nodes: dict[str, Node], project_id: str | None) -> str |
             if hashlib.md5(package.encode(), usedforsecurity=False).hexdigest() == project_id:
                 return package
     return packages.most_common(1)[0][0] if packages else None
-
-
-class _CodeNode(Struct):
-    compiled_code: str | None = None
-    compiled_sql: str | None = None  # dbt < 1.3
-
-
-class _CodeManifest(Struct):
-    nodes: dict[str, _CodeNode] | None = None
-
-
-def load_compiled_code(path: Path | str) -> dict[str, str]:
-    """Each node's compiled SQL as the manifest holds it (nodes compiled in its invocation only).
-
-    A second, narrow read of the file, for the few callers that need SQL the run's results lack
-    (schema-change lineage of nodes that did not run): the main decode never keeps SQL.
-    """
-
-    def decode(data: Buffer, source: str) -> dict[str, str]:
-        raw = decode_json(data, _CodeManifest, source, "manifest")
-        return {
-            uid: code
-            for uid, node in (raw.nodes or {}).items()
-            if (code := node.compiled_code or node.compiled_sql)
-        }
-
-    return load_artifact(path, "manifest", decode)

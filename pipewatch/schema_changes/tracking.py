@@ -109,7 +109,7 @@ class _CompiledCode:
         if code is not None:
             return code
         if self.manifest is None:
-            from pipewatch.artifacts.manifest import load_compiled_code
+            from pipewatch.artifacts.compiled_code import load_compiled_code
 
             try:
                 self.manifest = load_compiled_code(self.target_dir / "manifest.json")
