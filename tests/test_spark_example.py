@@ -1,0 +1,138 @@
+"""The example project on Spark (dbt-spark `session`, local[2]), end to end: the same models build, the
+planted failures fail the same way as on DuckDB, `pipewatch check` (rules and --dbt-tests, fused, pushed
+down through the dbt adapter in sqlglot's `spark` dialect) counts exactly what DuckDB counts, the terminal
+view shows Spark's real error line, and stderr carries no Spark stack traces. One build per module; every
+Spark process (dbt, pipewatch) runs one after the other, since the embedded Derby metastore admits one
+JVM at a time. The last test runs the checks on a standalone cluster (master + 2 worker JVMs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, BuiltProject, build_example
+from tests.spark_cluster import require_spark, start, stop
+
+pytestmark = [pytest.mark.spark, pytest.mark.dbt]
+
+CHECK = "from pipewatch.commands.check import check_command; check_command(prog_name='pipewatch check')"
+AFTER_RUN = "from pipewatch.cli import main; main(prog_name='pipewatch')"
+
+
+@pytest.fixture(scope="module")
+def spark_build(tmp_path_factory: pytest.TempPathFactory) -> BuiltProject:
+    """The example project seeded, freshness-checked and built on Spark with its planted faults."""
+    require_spark()
+    return build_example(tmp_path_factory.mktemp("spark"), "--target", "spark")
+
+
+def pipewatch(
+    project: Path, code: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """pipewatch in a fresh interpreter (its own JVM when it reaches Spark), as a user runs it."""
+    cmd = [sys.executable, "-c", code, *args]
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=project,
+        env=env or dict(os.environ),
+    )
+
+
+def checks_of(project: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    """`pipewatch check --dbt-tests --format json` on the project: checks by engine-neutral id, stderr."""
+    done = pipewatch(
+        project, CHECK, "--project-dir", str(project), "--rules", str(REPO / "rules"), "--dbt-tests",
+        "--format", "json", "--no-history", "--samples", "0", *args, env=env,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    quality = json.loads(done.stdout)["quality"]
+    # DuckDB names relations database.schema.table, Spark schema.table: compare without the database.
+    neutral = {c["id"].replace("pipewatch_example.", ""): c for t in quality["tables"] for c in t["checks"]}
+    return {"dialect": quality["dialect"], "checks": neutral}, done.stderr
+
+
+def counts(checks: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """What must be equal across engines: status, failing and total rows (errors: only that they erred)."""
+    return {k: (c["status"], c["failing_rows"], c["total_rows"]) for k, c in checks.items()}
+
+
+def test_the_same_models_build_and_fail_the_same_way(
+    spark_build: BuiltProject, faulty_build: BuiltProject
+) -> None:
+    """Every node's status on Spark is its status on DuckDB: 1 error, 1 failed test, 1 warning, 23 skips."""
+    assert spark_build.build_exit == faulty_build.build_exit == 1
+    assert spark_build.freshness_exit == faulty_build.freshness_exit == 1
+
+    def statuses(built: BuiltProject) -> dict[str, str]:
+        return {r["unique_id"]: r["status"] for r in built.artifact("run_results.json")["results"]}
+
+    assert statuses(spark_build) == statuses(faulty_build)
+    assert spark_build.artifact("run_results.json")["metadata"]["dbt_version"]
+    assert spark_build.artifact("manifest.json")["metadata"]["adapter_type"] == "spark"
+    sources = {r["unique_id"]: r["status"] for r in spark_build.artifact("sources.json")["results"]}
+    duck = {r["unique_id"]: r["status"] for r in faulty_build.artifact("sources.json")["results"]}
+    assert sources == duck
+
+
+def test_checks_count_exactly_what_duckdb_counts(
+    spark_build: BuiltProject, faulty_build: BuiltProject
+) -> None:
+    """rules/ and the project's dbt tests, fused per table, pushed into Spark: every check's status and
+    counts equal DuckDB's on the same data; no Spark stack trace or JSON log record reaches stderr."""
+    spark, spark_err = checks_of(spark_build.project_dir, "--target", "spark")
+    duck, _ = checks_of(faulty_build.project_dir)
+    assert spark["dialect"] == "spark" and duck["dialect"] == "duckdb"
+    assert counts(spark["checks"]) == counts(duck["checks"])
+    assert len(spark["checks"]) > 80
+    # the checks that could not run are those on the tables the planted error kept from being built
+    erred = {k.split("::")[0] for k, c in spark["checks"].items() if c["status"] == "error"}
+    assert "staging.stg_payments" in erred and "marts.fct_orders" in erred
+    assert all(
+        "TABLE_OR_VIEW_NOT_FOUND" in c["message"] for c in spark["checks"].values() if c["status"] == "error"
+    )
+    assert "SQLQueryContextLogger" not in spark_err
+    assert "\tat org.apache.spark" not in spark_err
+    assert len(spark_err) < 2000, spark_err[-2000:]
+
+
+def test_after_run_shows_sparks_real_line(spark_build: BuiltProject) -> None:
+    """The terminal view names the Spark error condition and classifies it as a data error; the JSON
+    view keeps the whole message."""
+    project = spark_build.project_dir
+    text = pipewatch(project, AFTER_RUN, "after-run", "--project-dir", str(project), "--no-history")
+    assert text.returncode == 1, text.stderr
+    assert "[INVALID_FORMAT.MISMATCH_INPUT]" in text.stdout
+    assert "Runtime Error\n" not in text.stdout
+    done = pipewatch(
+        project, AFTER_RUN, "after-run", "--project-dir", str(project), "--no-history", "--format", "json"
+    )
+    failures = {f["unique_id"]: f for f in json.loads(done.stdout)["failures"]}
+    payments = failures["model.shop.stg_payments"]
+    assert payments["category"] == "data"
+    assert "SQLSTATE" in payments["message"]
+
+
+def test_checks_on_a_standalone_cluster(spark_build: BuiltProject, tmp_path: Path) -> None:
+    """The same rules with spark.master pointing at a master and two worker JVMs on 127.0.0.1: executors
+    in other processes run the fused SQL, and the counts do not change."""
+    cluster = start(tmp_path / "cluster", workers=2, cores=1, memory="512m")
+    try:
+        env = dict(os.environ, PIPEWATCH_SPARK_MASTER=cluster.master_url)
+        on_cluster, _ = checks_of(spark_build.project_dir, "--target", "spark", env=env)
+        local, _ = checks_of(spark_build.project_dir, "--target", "spark")
+        app_dirs = list((tmp_path / "cluster" / "work").glob("worker*/app-*"))
+    finally:
+        stop(cluster)
+    assert counts(on_cluster["checks"]) == counts(local["checks"])
+    assert app_dirs, "no executor ran on the cluster's workers"
