@@ -12,7 +12,11 @@ where {{ column_name }} < {{ min_value }} or {{ column_name }} > {{ max_value }}
 
 {% test matches_regex(model, column_name, pattern) %}
 select * from {{ model }}
+{%- if target.type == 'spark' %}
+where not ({{ column_name }} rlike '{{ pattern }}')
+{%- else %}
 where not regexp_matches({{ column_name }}, '{{ pattern }}')
+{%- endif %}
 {% endtest %}
 
 {% test expression_is_true(model, expression) %}
