@@ -71,13 +71,15 @@ def write_profile(folder: Path) -> None:
     (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
 
 
-def session(folder: Path) -> Any:
-    """A SparkSession with the benchmark's configuration (in this process)."""
+def session(folder: Path, in_main: bool = True) -> Any:
+    """A SparkSession with the benchmark's configuration (in this process); `in_main=False` before the
+    database `main` exists."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(folder).items():
-        builder = builder.config(key, value)
+        if in_main or not key.endswith("defaultDatabase"):
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("OFF")
     return spark
@@ -113,7 +115,7 @@ def ensure_tables(rows: int, customers: int) -> Path:
 
 def load(folder: Path, orders: str, customers: str) -> None:
     """(worker) Create main.orders and main.customers from the Parquet files."""
-    spark = session(folder)
+    spark = session(folder, in_main=False)
     spark.sql("CREATE DATABASE IF NOT EXISTS main")
     for table, path in (("orders", orders), ("customers", customers)):
         spark.sql(f"DROP TABLE IF EXISTS main.{table}")

@@ -49,7 +49,9 @@ def pipewatch(
     )
 
 
-def checks_of(project: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
+def checks_of(
+    project: Path, *args: str, env: dict[str, str] | None = None, database: str = "pipewatch_example"
+) -> tuple[dict[str, Any], str]:
     """`pipewatch check --format json` on the project: checks by engine-neutral id, and stderr."""
     done = pipewatch(
         project, CHECK, "--project-dir", str(project), "--rules", str(REPO / "rules"),
@@ -57,8 +59,9 @@ def checks_of(project: Path, *args: str, env: dict[str, str] | None = None) -> t
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr[-3000:]
     quality = json.loads(done.stdout)["quality"]
-    # DuckDB names relations database.schema.table, Spark schema.table: compare without the database.
-    neutral = {c["id"].replace("pipewatch_example.", ""): c for t in quality["tables"] for c in t["checks"]}
+    # DuckDB and PostgreSQL name relations database.schema.table, Spark schema.table: compare without
+    # the database.
+    neutral = {c["id"].replace(f"{database}.", ""): c for t in quality["tables"] for c in t["checks"]}
     return {"dialect": quality["dialect"], "checks": neutral}, done.stderr
 
 

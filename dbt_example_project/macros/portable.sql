@@ -66,22 +66,36 @@
   (({{ product_id }} * 7919 + {{ warehouse_id }} * 104729 + cast(unix_timestamp({{ ts }}) / 3600 as bigint) * 1299709) % 1000)
 {%- endmacro %}
 
-{#- The continuous `p` quantile of `value` over the named window `window`. -#}
-{% macro quantile_over(value, p, window) -%}
-  {{ return(adapter.dispatch('quantile_over', 'shop')(value, p, window)) }}
+{#- The continuous `p` quantile of `value` over the named window `window`, in two steps: the `state`
+    a window computes, then the quantile from it in the next select. DuckDB and Spark compute the
+    quantile in the window (the second step passes it on); PostgreSQL has no windowed percentile_cont,
+    so its window collects the values and the second step ranks them. -#}
+{% macro window_quantile_state(value, p, window) -%}
+  {{ return(adapter.dispatch('window_quantile_state', 'shop')(value, p, window)) }}
 {%- endmacro %}
 
-{% macro default__quantile_over(value, p, window) -%}
+{% macro default__window_quantile_state(value, p, window) -%}
   quantile_cont({{ value }}, {{ p }}) over {{ window }}
 {%- endmacro %}
 
-{#- PostgreSQL has no windowed percentile_cont: the window's values as an array, ranked in a subquery. -#}
-{% macro postgres__quantile_over(value, p, window) -%}
-  (select percentile_cont({{ p }}) within group (order by pw_v) from unnest(array_agg({{ value }}) over {{ window }}) as pw_v)
+{% macro postgres__window_quantile_state(value, p, window) -%}
+  array_agg({{ value }}) over {{ window }}
 {%- endmacro %}
 
-{% macro spark__quantile_over(value, p, window) -%}
+{% macro spark__window_quantile_state(value, p, window) -%}
   percentile({{ value }}, {{ p }}) over {{ window }}
+{%- endmacro %}
+
+{% macro window_quantile_final(state, p) -%}
+  {{ return(adapter.dispatch('window_quantile_final', 'shop')(state, p)) }}
+{%- endmacro %}
+
+{% macro default__window_quantile_final(state, p) -%}
+  {{ state }}
+{%- endmacro %}
+
+{% macro postgres__window_quantile_final(state, p) -%}
+  (select percentile_cont({{ p }}) within group (order by pw_v) from unnest({{ state }}) as pw_v)
 {%- endmacro %}
 
 {#- `value` at the row with the greatest `key` in the group. -#}
