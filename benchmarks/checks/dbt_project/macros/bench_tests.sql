@@ -13,7 +13,8 @@ where {{ column_name }} < {{ min_value }} or {{ column_name }} > {{ max_value }}
 {% test matches_regex(model, column_name, pattern) %}
 select * from {{ model }}
 {%- if target.type == 'spark' %}
-where not ({{ column_name }} rlike '{{ pattern }}')
+{#- Spark reads backslash as an escape in string literals: `\.` must reach it as `\\.` -#}
+where not ({{ column_name }} rlike '{{ pattern | replace('\\', '\\\\') }}')
 {%- else %}
 where not regexp_matches({{ column_name }}, '{{ pattern }}')
 {%- endif %}
