@@ -7,7 +7,9 @@ started with the `bin/spark-class` that pyspark ships (no Spark download).
 Point the example's `spark` target at it with `PIPEWATCH_SPARK_MASTER=spark://127.0.0.1:PORT`: dbt and
 pipewatch then run their SparkSession driver in their own process and the SQL on executors in the
 workers' JVMs. The warehouse dir is a local path, which every worker reads because they all run here.
-Only 127.0.0.1 is bound (SPARK_LOCAL_IP, the master's and workers' --host); the web UIs are off.
+Only 127.0.0.1 is bound (SPARK_LOCAL_IP, the master's and workers' --host; the web UIs on free ports).
+Each worker must offer at least the `spark.executor.memory` the driver asks for (the example's target:
+1g), or the application waits for executors forever.
 """
 
 from __future__ import annotations

@@ -199,7 +199,15 @@ def spark_build(macros_project: Path) -> AdapterBuild:
     """The project built on Spark (local[2], metastore and warehouse inside the project copy)."""
     require_spark()
     add_output(macros_project, "spark", session_output(macros_project, schema=SCHEMA))
-    return build(macros_project, "spark")
+    # dbt-spark's session method pastes seed values into its INSERT unescaped, so a quote in a CSV
+    # value is a syntax error: the one email with an apostrophe loses it (it passes `matches` either way).
+    seed = macros_project / "seeds" / "orders.csv"
+    text = seed.read_text(encoding="utf-8")
+    seed.write_text(text.replace("o'brien@", "obrien@"), encoding="utf-8")
+    try:
+        return build(macros_project, "spark")
+    finally:
+        seed.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture(

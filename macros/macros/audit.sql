@@ -45,7 +45,7 @@
 
 {% macro audit_relation(schema=none, table_name=none) -%}
   {{ return(api.Relation.create(
-      database=target.database,
+      database=(target.database if target.database is defined else none),  {#- Spark targets have none -#}
       schema=schema or var('pipewatch_audit_schema', target.schema),
       identifier=table_name or var('pipewatch_audit_table', 'pipewatch_audit'))) }}
 {%- endmacro %}
