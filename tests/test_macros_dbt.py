@@ -175,6 +175,10 @@ EXPECTED: dict[str, tuple[int, str]] = {
 }
 
 
+#: Checks whose planted count depends on a NULL in a text column of seeds/orders.csv (email, status).
+SEEDED_NONE = frozenset({"pw_matches", "pw_matches_search", "pw_accepted_values"})
+
+
 @pytest.fixture(scope="module")
 def macros_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The conformance project copied and `dbt deps`-ed."""
@@ -283,6 +287,11 @@ def test_dbt_failures_equal_pipewatch_failing_rows(
         dbt_result = dbt_results[name]
         check = ours[name]
         table.append((name, check.type, dbt_result["failures"], as_failures(check), dbt_result["status"]))
+        if adapter_build.adapter == "spark" and name in SEEDED_NONE:
+            # dbt-spark's session seeds load an empty text cell as the string 'None', not NULL: the
+            # data differ from the CSV, so only dbt's and pipewatch's counts are compared
+            assert dbt_result["status"] == check.status and dbt_result["failures"] == as_failures(check)
+            continue
         assert as_failures(check) == expected, (name, check)
         assert dbt_result["failures"] == (expected if status != "pass" else 0), (name, dbt_result)
         assert dbt_result["status"] == check.status == status, (name, dbt_result["status"], check.status)
