@@ -277,7 +277,9 @@ $pipewatch$
     session method): CACHE TABLE runs the query at once, so raise_error fires. The cached one-row view
     is named per model and invocation, so a second model's assertion never meets the first's. -#}
 {% macro spark__raise_if_message(query_sql) -%}
-  {%- set name = 'pipewatch_assert_' ~ (this.identifier if this is defined and this else 'hook') ~ '_' ~ invocation_id.replace('-', '_') -%}
+  {%- set model_part = (this | string if this is defined else 'hook') -%}
+  {%- set run_part = (invocation_id if invocation_id is defined else '') -%}
+  {%- set name = ('pipewatch_assert_' ~ model_part ~ '_' ~ run_part).replace('.', '_').replace('-', '_').replace('`', '').replace('"', '') -%}
   {{ return("cache table " ~ name ~ " as select case when pw_q.pw_message is not null then raise_error(pw_q.pw_message) end as pipewatch_assert from (" ~ query_sql ~ ") pw_q") }}
 {%- endmacro %}
 
