@@ -18,6 +18,7 @@ from pipewatch.config import Config
 from pipewatch.errors import ArtifactError
 from pipewatch.history.anomaly import Anomaly
 from pipewatch.rules.results import QualityReport
+from pipewatch.schema_changes import SchemaTracking, SnapshotRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ class AfterRunOptions:
     report: Path | None = None
     prometheus: Path | None = None
     allow_missing_results: bool = False  # graph-only use: no run_results.json is not an error
+    slack_already_sent: tuple[str, ...] = ()  # nodes `watch`/`run` alerted live: named, not repeated
+    schema: SnapshotRequest | None = None  # where column snapshots may come from (None: catalog only)
 
 
 @dataclass(slots=True)
@@ -74,15 +77,24 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
     warnings: list[str] = []
     anomalies: list[Anomaly] = []
     store = None
+    schema = observe_schema(options, run, notes)
     if options.history is not None:
-        from pipewatch.history import AnomalyConfig, HistoryError, HistoryStore, record_and_detect
+        from pipewatch.history import AnomalyConfig, HistoryError, HistoryStore
+        from pipewatch.history.recorder import ColumnsToRecord, record_run
 
         store = HistoryStore(options.history)
         anomaly_config = AnomalyConfig.from_mapping(config.extra.get("anomalies"), str(config.source))
+        snapshot = schema.snapshot if schema is not None else None
+        columns = (
+            ColumnsToRecord(snapshot.tables, schema.digests, snapshot.source) if schema and snapshot else None
+        )
         try:
-            ingested, anomalies = record_and_detect(
-                store, run, quality=quality, freshness=freshness, config=anomaly_config
+            recorded = record_run(
+                store, run, quality=quality, freshness=freshness, config=anomaly_config, columns=columns
             )
+            ingested, anomalies = recorded.ingest, recorded.anomalies
+            if schema is not None:
+                schema.compare(recorded.previous_columns, recorded.known_relations)
         except HistoryError as exc:
             # A broken or busy history store must not hide the run's own verdict: warn, go on.
             warnings.append(f"history not recorded: {exc}")
@@ -90,12 +102,14 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
         else:
             if not ingested.recorded:
                 notes.append(f"history: run {ingested.invocation_id} was already recorded")
-    outcome = analyze(run, config, quality=quality, anomalies=anomalies, warnings=warnings)
+    outcome = analyze(run, config, quality=quality, anomalies=anomalies, warnings=warnings, schema=schema)
+    if schema is not None:
+        notes.extend(schema.notes)
     result = AfterRunResult(outcome, notes)
     if options.slack:
         from pipewatch.outputs.slack import notify
 
-        report = notify(outcome, config, store)
+        report = notify(outcome, config, store, already_sent=options.slack_already_sent)
         notes.append(f"slack: {report.summary()}")
     if options.report is not None:
         from pipewatch.outputs.html_report import write_html_report
@@ -108,6 +122,23 @@ def after_run(options: AfterRunOptions) -> AfterRunResult:
         write_prometheus(outcome, options.prometheus)
         notes.append(f"prometheus: wrote {options.prometheus}")
     return result
+
+
+def observe_schema(options: AfterRunOptions, run: Run, notes: list[str]) -> SchemaTracking | None:
+    """The build's column snapshot for schema changes; None when they are off or history is off."""
+    settings = options.config.schema
+    if settings is not None and not settings.enabled:
+        return None
+    request = options.schema or SnapshotRequest(
+        warehouse=settings is not None and settings.warehouse, project_dir=options.config.project_dir
+    )
+    if options.history is None:
+        if request.warehouse or (settings is not None and settings.fail_on):
+            notes.append("schema: history is off, so there are no previous columns to compare with")
+        return None
+    from pipewatch.schema_changes import observe
+
+    return observe(run, options.target_dir, request)
 
 
 def run_requested_checks(request: QualityRequest, config: Config, run: Run) -> QualityReport:

@@ -31,9 +31,14 @@ from pipewatch.lineage import (
     thread_utilization,
     upstream_downstream,
 )
+from pipewatch.lineage.graph import UnknownNodeError
+from pipewatch.live.simulate import WhatIf, run_what_if
 from pipewatch.owners import owner_of
 from pipewatch.rules.results import QualityReport
 from pipewatch.rules.scoring import gate as quality_gate
+from pipewatch.schema_changes.model import ColumnChange
+from pipewatch.schema_changes.tracking import SchemaTracking
+from pipewatch.schema_changes.walk import ColumnHop
 from pipewatch.triage import Classification, classify_result, escalation_target
 
 
@@ -52,6 +57,7 @@ class Failure:
     skipped_downstream: list[str]
     exposures: list[str]
     downstream_owners: list[str]
+    schema_changes: list[ColumnChange] = field(default_factory=list)  # changes this failure read
 
     @property
     def unique_id(self) -> str:
@@ -84,6 +90,18 @@ class Outcome:
     anomalies: list[Anomaly] = field(default_factory=list)
     gate: Gate = field(default_factory=lambda: Gate(True, []))
     warnings: list[str] = field(default_factory=list)
+    # The thread what-if costs a few tenths of a second on a 30,000-node build: computed on first
+    # use (the text and JSON views), not for every caller of `analyze`.
+    _what_if: list[WhatIf | None] = field(default_factory=list, init=False, repr=False)
+
+    @property
+    def what_if(self) -> WhatIf | None:
+        """The build re-planned at half, double and four times its threads (`live.simulate`)."""
+        if not self._what_if:
+            self._what_if.append(run_what_if(self.run, self.graph, self.utilization.threads))
+        return self._what_if[0]
+
+    schema_changes: list[ColumnChange] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -128,11 +146,13 @@ def analyze(
     *,
     anomalies: Sequence[Anomaly] = (),
     warnings: Sequence[str] = (),
+    schema: SchemaTracking | None = None,
 ) -> Outcome:
     """Analyse a loaded run: classify failures, explain skips, find the critical path, decide the gate.
 
     `anomalies` (judged by the history module) and extra `warnings` (from steps around the analysis)
-    go into the Outcome as they are: it is built once, complete.
+    go into the Outcome as they are: it is built once, complete. `schema` (the run's compared column
+    snapshot) is traced here, on the run's graph, and pinned on the failures it explains.
     """
     config = config or Config()
     graph = Graph.from_run(run)
@@ -165,6 +185,9 @@ def analyze(
         )
     freshness, stale_news = relevant_freshness(run)
     path = critical_path(run, graph)
+    utilization = thread_utilization(run)
+    gate = decide_gate(run, skips, freshness, quality, config.min_score)
+    changes = _schema_changes(schema, run, graph, config, failures, gate)
     return Outcome(
         run=run,
         graph=graph,
@@ -173,13 +196,45 @@ def analyze(
         skipped=skips,
         critical_path=path,
         bottlenecks=bottlenecks(run, graph, path),
-        utilization=thread_utilization(run),
+        utilization=utilization,
         freshness=freshness,
         quality=quality,
         anomalies=list(anomalies),
-        gate=decide_gate(run, skips, freshness, quality, config.min_score),
+        gate=gate,
         warnings=[*run.warnings, *stale_news, *warnings],
+        schema_changes=changes,
     )
+
+
+def _schema_changes(
+    schema: SchemaTracking | None, run: Run, graph: Graph, config: Config, failures: list[Failure], gate: Gate
+) -> list[ColumnChange]:
+    """Trace the schema changes, pin each on the failures it explains, and apply `schema.fail_on`."""
+    settings = config.schema
+    fail_on = settings.fail_on if settings is not None else []
+    if schema is None or schema.snapshot is None:
+        if fail_on and (settings is None or settings.enabled):
+            # Fail closed: a gate asked to judge schema changes that pipewatch could not see.
+            gate.reasons.append("schema.fail_on is set, but no column snapshot of this build could be taken")
+            gate.passed = False
+        return []
+    if not schema.compared and fail_on:
+        gate.reasons.append("schema.fail_on is set, but there is no history store to compare columns with")
+        gate.passed = False
+    schema.trace(run, graph, config.owners)
+    from pipewatch.schema_changes.impact import explains, schema_gate
+
+    for failure in failures:
+        failure.schema_changes = [
+            c
+            for c in schema.changes
+            if explains(c, failure.unique_id, failure.message, failure.classification.category)
+        ]
+    reasons = schema_gate(schema.changes, fail_on)
+    if reasons:
+        gate.reasons.extend(reasons)
+        gate.passed = False
+    return schema.changes
 
 
 def decide_gate(
@@ -259,3 +314,66 @@ def node_lineage(
     config = load_config(project_dir)
     run = load_run(resolve_target_dir(project_dir, target_path, config.target_path))
     return upstream_downstream(Graph.from_run(run), name_or_id, depth, run)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnLineage:
+    """One column's upstream and downstream columns (`pipewatch lineage NODE.COLUMN`)."""
+
+    unique_id: str
+    column: str
+    upstream: list[ColumnHop]
+    downstream: list[ColumnHop]
+    precision: str  # `column`, or `table` when SQL below could not be parsed
+    schema_source: str  # where the relations' columns came from: catalog, history, or none
+
+
+def split_column_spec(graph: Graph, spec: str) -> tuple[str, str | None]:
+    """`orders` -> (its id, None); `orders.amount` -> (its id, `amount`) when `orders.amount` is no node."""
+    try:
+        return graph.resolve(spec), None
+    except UnknownNodeError:
+        node, dot, column = spec.rpartition(".")
+        if not dot or not node or not column:
+            raise
+        return graph.resolve(node), column
+
+
+def column_lineage(
+    target: Path, run: Run, graph: Graph, unique_id: str, column: str, history: Path | None
+) -> ColumnLineage:
+    """Where `unique_id.column` comes from and which columns downstream read it, parsed from compiled SQL.
+
+    Relations' columns (to expand `select *`) come from the target dir's catalog.json, else the latest
+    snapshots in the history store, else none (stars then carry columns on by name).
+    """
+    from pipewatch.artifacts.catalog import CATALOG_FILE, load_catalog
+    from pipewatch.errors import ArtifactError
+    from pipewatch.schema_changes.impact import SqlColumns
+    from pipewatch.schema_changes.tracking import code_source
+    from pipewatch.schema_changes.walk import downstream_columns, upstream_columns
+    from pipewatch.warehouse.dialects import ADAPTER_DIALECTS
+
+    tables, source = {}, "none"
+    try:
+        tables, source = load_catalog(target / CATALOG_FILE).tables, "catalog"
+    except ArtifactError:
+        if history is not None and history.is_file():
+            from pipewatch.history.columns import latest_columns
+            from pipewatch.history.store import HistoryStore
+
+            with HistoryStore(history).connect(create=False) as con:
+                tables, source = latest_columns(con), "history"
+    columns = {uid: list(t.columns) for uid, t in tables.items()}
+    dialect = ADAPTER_DIALECTS.get((run.adapter_type or "").lower())
+    notes: list[str] = []
+    sql = SqlColumns(run, graph, columns, code_source(run, target, notes), dialect)
+    reach = downstream_columns(graph, sql, unique_id, column)
+    return ColumnLineage(
+        unique_id,
+        column,
+        upstream_columns(graph, sql, unique_id, column),
+        reach.hops,
+        "table" if reach.table_level else "column",
+        source,
+    )

@@ -7,15 +7,21 @@ codes"), so no command needs its own error handling.
 
 from __future__ import annotations
 
-import errno
-import os
 import sys
-from typing import Any, NoReturn
 
-import click
+from pipewatch.runner.early import spawn_from_argv
 
-from pipewatch import __version__
-from pipewatch.errors import EXIT_INPUT, PipewatchError
+# `pipewatch run -- dbt ...`: dbt starts now, while the rest of pipewatch is still being imported.
+spawn_from_argv(sys.argv)
+
+import errno  # noqa: E402 - after dbt is started, on purpose
+import os  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
+
+import click  # noqa: E402
+
+from pipewatch import __version__  # noqa: E402
+from pipewatch.errors import EXIT_INPUT, PipewatchError  # noqa: E402
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -94,6 +100,7 @@ def _register() -> None:
     from pipewatch.commands.lineage import lineage_command
     from pipewatch.commands.report import report_command
     from pipewatch.commands.run import retry_plan_command, run_command
+    from pipewatch.commands.watch import watch_command
 
     main.add_command(after_run_command, "after-run")
     main.add_command(lineage_command, "lineage")
@@ -104,6 +111,7 @@ def _register() -> None:
     main.add_command(report_command, "report")
     main.add_command(check_command, "check")
     main.add_command(init_command, "init")
+    main.add_command(watch_command, "watch")
 
 
 _register()

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -84,6 +84,7 @@ class Config:
     slack_handles: dict[str, str] = field(default_factory=dict)
     report_url: str | None = None
     alert_suppression_s: float = 24 * 3600.0
+    schema: SchemaSection | None = None  # column snapshots and their gate; None: the defaults
     extra: dict[str, Any] = field(default_factory=dict)  # `anomalies`: the history module reads it
 
     def history_file(self) -> Path | None:
@@ -132,6 +133,24 @@ class AnomaliesSection(_Schema):
     floors: dict[str, NonNegative] | None = None
 
 
+#: The kinds of column change `schema.fail_on` can name (the same words as the JSON's `change`).
+SCHEMA_CHANGE_KINDS = ("added", "dropped", "type_changed", "possibly_renamed")
+ChangeKind = Literal["added", "dropped", "type_changed", "possibly_renamed"]
+
+
+class SchemaSection(_Schema):
+    """`schema:`: column snapshots and schema changes (`schema: true` is `{warehouse: true}`).
+
+    `enabled: false` (or `schema: false`) turns column snapshots off; `warehouse` reads columns from the
+    information schema when the target dir holds no catalog.json of the build; `fail_on` lists the
+    change kinds that fail the gate (default none: changes are reported, as warnings).
+    """
+
+    enabled: bool = True
+    warehouse: bool = False
+    fail_on: list[ChangeKind] = []
+
+
 class PipewatchFile(_Schema):
     """pipewatch.yml as written: every key optional, each of one type."""
 
@@ -145,6 +164,7 @@ class PipewatchFile(_Schema):
     report_url: str | None = None
     alert_suppression: str | float | None = None
     anomalies: AnomaliesSection | None = None
+    schema: bool | SchemaSection | None = None
 
 
 #: The Struct a mapping key leads to, to check nested keys and suggest names (owners: a list of them).
@@ -152,6 +172,7 @@ _NESTED: dict[str, type[_Schema]] = {
     "slack": SlackSection,
     "anomalies": AnomaliesSection,
     "owners": OwnerEntry,
+    "schema": SchemaSection,
 }
 #: What a value must be, said the way a user reads it, for the keys whose msgspec wording is cryptic.
 _EXPECTED = {
@@ -163,6 +184,8 @@ _EXPECTED = {
     "anomalies.relative_floor": "expected a number of at least 0",
     "anomalies.floors": "expected a mapping of metric names to numbers of at least 0",
     "anomalies.seasonality": "expected true or false",
+    "schema": "must be true, false, or a mapping of enabled, warehouse and fail_on",
+    "schema.fail_on": f"must be a list of change kinds ({', '.join(SCHEMA_CHANGE_KINDS)})",
 }
 #: Words that read as yes/no, never as a file name: `history: "no"` means something else.
 _BOOLEAN_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "none", "null", "~"})
@@ -328,6 +351,10 @@ def _apply(cfg: Config, parsed: PipewatchFile) -> None:
         cfg.slack_handles = dict(parsed.slack.handles)
     if parsed.anomalies is not None:
         cfg.extra["anomalies"] = msgspec.to_builtins(parsed.anomalies)
+    if isinstance(parsed.schema, bool):
+        cfg.schema = SchemaSection(enabled=parsed.schema, warehouse=parsed.schema)
+    elif parsed.schema is not None:
+        cfg.schema = parsed.schema
 
 
 def _apply_env(cfg: Config, env: Mapping[str, str]) -> None:

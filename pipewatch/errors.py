@@ -16,6 +16,12 @@ EXIT_INPUT = 2
 EXIT_WAREHOUSE = 3
 
 
+def exception_line(exc: BaseException) -> str:
+    """The first line of an exception's text (or its type name when it has none), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class PipewatchError(click.ClickException):
     """Base class: a one-line, user-facing message and the process exit code it maps to.
 

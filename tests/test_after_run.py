@@ -59,6 +59,7 @@ def test_contract_keys(outcome: dict[str, Any]) -> None:
         "quality",
         "anomalies",
         "gate",
+        "schema_changes",
     ]
     assert {"invocation_id", "dbt_version", "command", "generated_at", "elapsed_s"} <= set(
         outcome["invocation"]
@@ -66,7 +67,7 @@ def test_contract_keys(outcome: dict[str, Any]) -> None:
     for failure in outcome["failures"]:
         assert {
             "unique_id", "resource_type", "status", "message", "category", "action", "evidence", "owner",
-            "downstream", "skipped_downstream", "exposures",
+            "downstream", "skipped_downstream", "exposures", "schema_changes",
         } <= set(failure)  # fmt: skip
         assert failure["action"] in ("retry", "escalate", "none")
     assert outcome["gate"]["passed"] is False and outcome["gate"]["reasons"]

@@ -169,6 +169,10 @@ def test_every_rule_file_error_is_listed_and_exits_2(project: Path) -> None:
         (["--dbt-tests", "--rules", "{rules}"], 2, "--dbt-tests needs the dbt manifest"),
         (["--samples", "-1"], 2, "Invalid value for '--samples'"),
         (["--min-score", "2"], 2, "Invalid value for '--min-score'"),
+        (["--select", "orders", "tag:x", "--exclude", "y"], 2, "pass --dbt-tests too"),
+        (["--dbt-tests", "--vars", "[1, 2]"], 2, "--vars: expected a mapping"),
+        (["--dbt-tests", "--vars", "{a: [}"], 2, "--vars: not YAML"),
+        (["--dbt-tests", "--select", "state:modified"], 2, "state: and result: selectors"),
     ],
 )
 def test_usage_errors_exit_2(project: Path, args: list[str], code: int, message: str) -> None:

@@ -1,4 +1,4 @@
-"""Manifest test nodes -> rule specs: each supported test's mapping, its options, and why others are skipped."""
+"""Manifest test nodes -> rule specs: each supported test's mapping, its options, and why others run as dbt SQL."""
 
 from __future__ import annotations
 
@@ -79,16 +79,17 @@ def manifest(*tests: Node, extra: tuple[Node, ...] = ()) -> dict[str, Node]:
 
 def only(*tests: Node, dialect: str = "duckdb", extra: tuple[Node, ...] = ()) -> Any:
     imported = dbt_test_rules(manifest(*tests, extra=extra), dialect)
-    assert not imported.skipped, imported.skipped
+    assert not imported.sql_tests, [t.why for t in imported.sql_tests]
     assert len(imported.checks) == 1
     return imported.checks[0]
 
 
 def skipped_reason(test: Node, extra: tuple[Node, ...] = ()) -> str:
+    """Why a test is not fused: it then runs as dbt SQL (never skipped)."""
     imported = dbt_test_rules(manifest(test, extra=extra))
-    assert not imported.checks
-    assert [s.check_id for s in imported.skipped] == [test.unique_id]
-    return imported.skipped[0].reason
+    assert not imported.checks and not imported.skipped
+    assert [t.node.unique_id for t in imported.sql_tests] == [test.unique_id]
+    return imported.sql_tests[0].why
 
 
 def test_core_tests_map_to_their_checks_under_the_test_id() -> None:
@@ -302,7 +303,7 @@ def test_quoted_columns_keep_their_name() -> None:
     assert only(make_test("t", "not_null", column='"order_id"'), dialect="postgres").column == "order_id"
     mixed = make_test("t", "not_null", column='"OrderId"')
     imported = dbt_test_rules(manifest(mixed), "postgres")
-    assert "fold" in imported.skipped[0].reason
+    assert "fold" in imported.sql_tests[0].why
 
 
 def test_imported_checks_run_with_dbt_counts_on_duckdb() -> None:

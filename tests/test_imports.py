@@ -8,6 +8,7 @@ deterministic, no timing.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,8 @@ def heavy(modules: set[str]) -> set[str]:
     [
         ("--help",),
         ("--version",),
+        ("watch", "--help"),
+        ("run", "--help"),
         ("classify", "could not serialize access due to concurrent update"),
         ("classify", "--adapter", "postgres", "--format", "json", "permission denied for table x"),
     ],
@@ -122,3 +125,57 @@ def test_check_on_duckdb_needs_no_dbt_or_pandas(tmp_path: Path, faulty_build: Bu
     )
     assert {"sqlglot", "duckdb"} <= modules
     assert heavy(modules) - {"sqlglot", "duckdb"} == set()
+
+
+def test_after_run_with_a_catalog_and_no_column_change_adds_only_duckdb(
+    tmp_path: Path, faulty_build: BuiltProject
+) -> None:
+    """Column snapshots are recorded and compared without sqlglot when no column changed (issue 15)."""
+    project = tmp_path / "project"
+    (project / "target").mkdir(parents=True)
+    shutil.copy(faulty_build.project_dir / "dbt_project.yml", project)
+    shutil.copy(faulty_build.target / "manifest.json", project / "target")
+    results = faulty_build.artifact("run_results.json")
+    models = {
+        uid: node
+        for uid, node in faulty_build.artifact("manifest.json")["nodes"].items()
+        if node["resource_type"] in ("model", "seed")
+    }
+    history = tmp_path / "history.duckdb"
+    for n in (1, 2):
+        results["metadata"]["invocation_id"] = f"inv-{n}"
+        results["metadata"]["generated_at"] = f"2026-06-0{n}T10:00:00Z"
+        (project / "target" / "run_results.json").write_text(json.dumps(results), encoding="utf-8")
+        catalog = {
+            "metadata": {
+                "dbt_schema_version": "https://schemas.getdbt.com/dbt/catalog/v1.json",
+                "generated_at": f"2026-06-0{n}T10:01:00Z",
+                "invocation_id": f"docs-{n}",
+            },
+            "nodes": {
+                uid: {
+                    "unique_id": uid,
+                    "metadata": {
+                        "database": node["database"],
+                        "schema": node["schema"],
+                        "name": node["alias"],
+                    },
+                    "columns": {"id": {"name": "id", "type": "INTEGER", "index": 1}},
+                }
+                for uid, node in models.items()
+            },
+            "sources": {},
+        }
+        (project / "target" / "catalog.json").write_text(json.dumps(catalog), encoding="utf-8")
+        modules = imported(
+            tmp_path, "after-run", "--no-rules", "--history", str(history), "--project-dir", str(project)
+        )
+        assert heavy(modules) == {"duckdb"}
+    import duckdb
+
+    con = duckdb.connect(str(history), read_only=True)
+    try:
+        snapshots = con.execute("SELECT count(DISTINCT invocation_id) FROM column_snapshots").fetchone()
+    finally:
+        con.close()
+    assert snapshots == (2,)  # both runs were snapshotted and compared, and nothing needed sqlglot

@@ -223,13 +223,14 @@ def test_cli_json_retries_a_transient_failure_with_dbt_retry(project: Path, tmp_
     assert first["exit_code"] == 1 and first["plan"]["should_retry"] is True
     assert first["outcome"] == {"error": 1, "pass": 1, "skipped": 2, "success": 2}
     argv = dbt_args(project, f"{{state_dir: '{state}'}}")
-    assert second["command"] == [argv[0], "--no-use-colors", "retry", *argv[3:]]
+    # `pipewatch run` asks dbt for JSON logs (its live view reads them); retries keep asking.
+    assert second["command"] == [argv[0], "--log-format", "json", "--no-use-colors", "retry", *argv[3:]]
     assert second["rerun"] == "nodes"
     assert [(e["unique_id"], e["category"]) for e in second["evidence"]] == [(FLAKY, "transient")]
     assert results_of(first["run_results"])[FLAKY] == "error"
     # The attempt lines go to stderr too, so stdout stays one JSON document.
-    assert "attempt 1/3: dbt --no-use-colors build" in result.stderr
-    assert "attempt 2/3: dbt --no-use-colors retry" in result.stderr
+    assert "attempt 1/3: dbt --log-format json --no-use-colors build" in result.stderr
+    assert "attempt 2/3: dbt --log-format json --no-use-colors retry" in result.stderr
     assert set(second["retried"]) == FLAKY_AND_SKIPPED
     assert second["reason"] == "1 failure, all retryable (transient)"
     assert second["backoff_s"] == 0.0

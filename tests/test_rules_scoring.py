@@ -69,7 +69,10 @@ def test_gate() -> None:
     errored.checks[0].message = "Binder Error: nope"
     assert gate(errored) == (False, ["t::e: check could not run: Binder Error: nope"])
     warn_error = QualityReport([TableResult("t", [check(status="error", failing=None, severity="warn")])])
-    assert gate(warn_error)[0]  # warn checks never fail the gate
+    # A check that could not run fails the gate whatever its severity: nothing was seen (dbt exits 1 too).
+    assert not gate(warn_error)[0]
+    warn_fail = QualityReport([TableResult("t", [check(status="warn", failing=3, severity="warn")])])
+    assert gate(warn_fail)[0]  # a warn-severity check that ran and failed only warns
     stale = check("freshness", "fail", None, name="f")
     stale.message = "newest `ts` is 90000s old, max 3600s"
     assert gate(QualityReport([TableResult("t", [stale])]))[1] == [

@@ -389,7 +389,7 @@ def test_dialect_specific_regex_refusals() -> None:
     assert "lookaround" in errors_of(text, dialect="duckdb")[0]
     assert "lookaround" in errors_of(text, dialect="snowflake")[0]
     parse_rules(rules(text), dialect="postgres")  # Postgres AREs support lookahead
-    backref = HEAD + "      - matches: {column: a, pattern: '(a)\\\\1'}\n"
+    backref = HEAD + "      - matches: {column: a, pattern: '(a)\\1'}\n"
     assert "backreference" in errors_of(backref, dialect="bigquery")[0]
 
 

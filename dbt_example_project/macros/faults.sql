@@ -25,3 +25,21 @@
         else lower(trim({{ column }}))
     end
 {%- endmacro %}
+
+{#- `--vars '{slow_model_s: 3}'` makes fct_inventory_snapshots take at least that many seconds (a
+    pre-hook waits), so live-monitoring tests see the build go on after the first failure. DuckDB
+    has no sleep function and dbt's Jinja no `time` module: the wait polls the clock. Default 0. -#}
+{% macro slow_down() -%}
+    {%- set seconds = var('slow_model_s', 0) | float -%}
+    {%- if execute and seconds > 0 -%}
+        {%- set dt = modules.datetime -%}
+        {%- set until = dt.datetime.now() + dt.timedelta(seconds=seconds) -%}
+        {%- for _ in range(100000) -%}
+            {%- for _ in range(100000) -%}
+                {%- if dt.datetime.now() >= until -%}{%- break -%}{%- endif -%}
+            {%- endfor -%}
+            {%- if dt.datetime.now() >= until -%}{%- break -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}

@@ -1,7 +1,7 @@
 """manifest.json (schema v1–v12, and unstamped pre-0.19 files) -> `Manifest` of normalized `Node`s.
 
 The Structs below declare only the fields pipewatch reads; msgspec skips everything else while
-parsing (`macros`, `docs`, `columns`, raw and compiled SQL are never materialized). Field types are
+parsing (`macros`, `docs`, `columns` and raw SQL are never materialized; compiled SQL is kept for tests). Field types are
 unions where dbt's own types drifted across versions (`depends_on`, exposure `owner`, `tags`,
 `disabled` as a list in v1–v3 and a mapping from v4 on).
 """
@@ -55,6 +55,7 @@ class _Config(Struct):
     fail_calc: Scalar = None
     warn_if: Scalar = None
     error_if: Scalar = None
+    limit: Scalar = None
 
 
 class _TestMetadata(Struct):
@@ -87,6 +88,10 @@ class _Node(Struct):
     attached_node: str | None = None
     compiled_path: str | None = None
     build_path: str | None = None
+    # A test's SQL as dbt compiled it (`compiled_sql` before dbt 1.3): what `--dbt-tests` runs for a
+    # test it cannot fuse. Decoded for every node, kept for tests only.
+    compiled_code: str | None = None
+    compiled_sql: str | None = None
 
 
 class _Group(Struct):
@@ -336,7 +341,19 @@ def _test_info(raw: _Node, config: _Config, parents: tuple[str, ...]) -> TestInf
         warn_if=as_str(config.warn_if),
         error_if=as_str(config.error_if),
         generic=generic,
+        limit=_limit(config.limit),
+        compiled_code=raw.compiled_code or raw.compiled_sql,
     )
+
+
+def _limit(value: Scalar) -> int | None:
+    """dbt's `limit` test config (a whole number; anything else is not a limit dbt would apply)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = as_str(value)
+    return int(text) if text is not None and text.strip().isdigit() else None
 
 
 def _disabled_ids(raw: dict[str, list[_IdOnly]] | list[_IdOnly] | None) -> frozenset[str]:
@@ -367,3 +384,30 @@ def _project_from_nodes(nodes: dict[str, Node], project_id: str | None) -> str |
             if hashlib.md5(package.encode(), usedforsecurity=False).hexdigest() == project_id:
                 return package
     return packages.most_common(1)[0][0] if packages else None
+
+
+class _CodeNode(Struct):
+    compiled_code: str | None = None
+    compiled_sql: str | None = None  # dbt < 1.3
+
+
+class _CodeManifest(Struct):
+    nodes: dict[str, _CodeNode] | None = None
+
+
+def load_compiled_code(path: Path | str) -> dict[str, str]:
+    """Each node's compiled SQL as the manifest holds it (nodes compiled in its invocation only).
+
+    A second, narrow read of the file, for the few callers that need SQL the run's results lack
+    (schema-change lineage of nodes that did not run): the main decode never keeps SQL.
+    """
+
+    def decode(data: Buffer, source: str) -> dict[str, str]:
+        raw = decode_json(data, _CodeManifest, source, "manifest")
+        return {
+            uid: code
+            for uid, node in (raw.nodes or {}).items()
+            if (code := node.compiled_code or node.compiled_sql)
+        }
+
+    return load_artifact(path, "manifest", decode)

@@ -50,6 +50,8 @@ class TestInfo(msgspec.Struct, frozen=True, gc=False):
     warn_if: str | None
     error_if: str | None
     generic: bool  # False for singular (data) tests
+    limit: int | None = None  # dbt's `limit` config: the test query's rows are capped before counting
+    compiled_code: str | None = None  # the test's SQL as dbt compiled it, when the manifest has it
 
 
 class Node(msgspec.Struct, frozen=True, gc=False):

@@ -13,7 +13,7 @@ import re
 from pipewatch.errors import ArtifactError
 
 #: The newest schema version of each kind pipewatch was written against.
-KNOWN_VERSIONS: dict[str, int] = {"manifest": 12, "run_results": 6, "sources": 3}
+KNOWN_VERSIONS: dict[str, int] = {"manifest": 12, "run_results": 6, "sources": 3, "catalog": 1}
 
 #: How each kind is spelled in the schema URL, mapped to pipewatch's spelling.
 _URL_KINDS = {
@@ -26,7 +26,12 @@ _URL_KINDS = {
     "semantic_manifest": "semantic_manifest",
 }
 
-_FILE_NAMES = {"manifest": "manifest.json", "run_results": "run_results.json", "sources": "sources.json"}
+_FILE_NAMES = {
+    "manifest": "manifest.json",
+    "run_results": "run_results.json",
+    "sources": "sources.json",
+    "catalog": "catalog.json",
+}
 
 _SCHEMA_URL = re.compile(r"([A-Za-z_-]+)/v(\d{1,6})(?:\.json)?/*\s*$")
 
@@ -46,8 +51,8 @@ def wrong_kind_problem(found: str, expected: str, url: str) -> str:
     """The message for a file whose metadata names another artifact kind than the one asked for."""
     if found == "catalog":
         return (
-            f"this is a dbt catalog ({url}), which pipewatch does not read; "
-            "it reads manifest.json, run_results.json and sources.json"
+            f"this is a dbt catalog ({url}), not a {expected}; pipewatch reads catalog.json "
+            "only as the column snapshot of a build"
         )
     return f"this is a dbt {found} artifact ({url}), not a {expected}"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,6 +26,9 @@ from pipewatch.commands.common import (
     write_output,
 )
 from pipewatch.commands.guard import refuse_outputs_over_inputs
+
+if TYPE_CHECKING:
+    from pipewatch.schema_changes import SnapshotRequest
 
 
 @click.command("after-run")
@@ -54,6 +58,12 @@ from pipewatch.commands.guard import refuse_outputs_over_inputs
     help="Skip the quality checks pipewatch.yml `rules:` turns on.",
 )
 @click.option(
+    "--schema",
+    "schema_from_warehouse",
+    is_flag=True,
+    help="Without a catalog.json of this build, read column snapshots from the warehouse's information schema.",
+)
+@click.option(
     "--allow-missing-results",
     is_flag=True,
     help="Accept a target dir without run_results.json (graph only); by default that is an input error.",
@@ -79,6 +89,7 @@ def after_run_command(
     samples: int,
     min_score: float | None,
     no_rules: bool,
+    schema_from_warehouse: bool,
     allow_missing_results: bool,
 ) -> None:
     """Analyse the artifacts of the last dbt invocation: failures, impact, owners, critical path, gate.
@@ -115,6 +126,9 @@ def after_run_command(
         report=report,
         prometheus=prometheus,
         allow_missing_results=allow_missing_results,
+        schema=schema_request(
+            schema_from_warehouse, duckdb_path, project_dir, profiles_dir, dbt_target, profile
+        ),
     )
     refuse_outputs_over_inputs(click.get_current_context().params)
     result = after_run(options)
@@ -129,3 +143,26 @@ def after_run_command(
 
         github_report(outcome, project_dir=project_dir)
     sys.exit(0 if outcome.gate.passed else 1)
+
+
+def schema_request(
+    warehouse: bool,
+    duckdb_path: Path | None,
+    project_dir: Path,
+    profiles_dir: Path | None,
+    target: str | None,
+    profile: str | None,
+) -> SnapshotRequest | None:
+    """`--schema` as a snapshot request on the warehouse the quality flags name (None: pipewatch.yml decides)."""
+    if not warehouse:
+        return None
+    from pipewatch.schema_changes import SnapshotRequest
+
+    return SnapshotRequest(
+        warehouse=True,
+        duckdb=duckdb_path,
+        project_dir=project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        profile=profile,
+    )

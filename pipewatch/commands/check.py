@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,14 +25,58 @@ from pipewatch.commands.common import (
     warn,
     write_output,
 )
+from pipewatch.errors import UsageError
 
 if TYPE_CHECKING:
     from pipewatch.artifacts.model import Run
     from pipewatch.rules.results import QualityReport
 
 
+class _SelectOption(click.Option):
+    """dbt's `--select a b --exclude c`: an option that takes every word up to the next option, and
+    space-separated words in one value, as dbt's own MultiOption does (which costs seconds to import)."""
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> Any:
+        """Hook the option's parser so it swallows the words that follow its first value."""
+        added = super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None:
+                continue
+            previous = option.process
+
+            def process(value: str, state: Any, option: Any = option, previous: Any = previous) -> None:
+                words = value.split()
+                while state.rargs and not any(state.rargs[0].startswith(p) for p in option.prefixes):
+                    words += state.rargs.pop(0).split()
+                for word in words:
+                    previous(word, state)
+
+            option.process = process
+            break
+        return added
+
+
 @click.command("check")
 @quality_options
+@click.option(
+    "--select",
+    "-s",
+    "select",
+    cls=_SelectOption,
+    multiple=True,
+    help="dbt tests to run, in dbt's selection syntax (as `dbt test --select`; with --dbt-tests).",
+)
+@click.option(
+    "--exclude", cls=_SelectOption, multiple=True, help="dbt tests to leave out, in dbt's selection syntax."
+)
+@click.option("--vars", "dbt_vars", default=None, help="dbt's --vars: a YAML mapping the profile can read.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Statements run at once (default: the dbt profile's threads).",
+)
 @project_dir_option
 @target_path_option
 @view_options
@@ -46,6 +90,10 @@ def check_command(
     profiles_dir: Path | None,
     dbt_target: str | None,
     profile: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    dbt_vars: str | None,
+    threads: int | None,
     samples: int,
     min_score: float | None,
     fmt: str,
@@ -67,7 +115,10 @@ def check_command(
     # Before any check runs or history is written: an output over an input would destroy it.
     refuse_outputs_over_inputs(click.get_current_context().params)
     config = load_config(project_dir)
-    run = _load_run(resolve_target_dir(project_dir, target_path, config.target_path))
+    if (select or exclude) and not dbt_tests:
+        raise UsageError("--select/--exclude pick dbt tests: pass --dbt-tests too")
+    target_dir = resolve_target_dir(project_dir, target_path, config.target_path)
+    run = _load_run(target_dir)
     if run is not None:
         for message in run.warnings:
             warn(message)
@@ -82,6 +133,11 @@ def check_command(
         profiles_dir=profiles_dir,
         target=dbt_target,
         profile=profile,
+        select=select,
+        exclude=exclude,
+        vars=_vars(dbt_vars),
+        threads=threads,
+        manifest_path=target_dir / "manifest.json",
     )
     passed, reasons = gate(report, min_score if min_score is not None else config.min_score)
     if not no_history:
@@ -93,6 +149,23 @@ def check_command(
         output,
     )
     sys.exit(0 if passed else 1)
+
+
+def _vars(text: str | None) -> dict[str, Any]:
+    """dbt's `--vars` (a YAML or JSON mapping) as a dict; UsageError (exit 2) when it is not one."""
+    if text is None:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"--vars: not YAML: {' '.join(str(exc).split())}") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UsageError("--vars: expected a mapping such as '{key: value}'")
+    return value
 
 
 def _load_run(target_dir: Path) -> Run | None:

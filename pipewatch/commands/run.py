@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -28,12 +28,16 @@ from pipewatch.config import resolve_target_dir
 from pipewatch.runner import (
     DEFAULT_GRACE_S,
     Attempt,
+    RunInterrupted,
     RunSummary,
     plan_last_run,
     rerun_wrote_nothing,
     run_with_retries,
 )
 from pipewatch.triage.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, RetryPlan
+
+if TYPE_CHECKING:
+    from pipewatch.monitor import Monitor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +73,13 @@ def _seconds_option(name: str, default: float, purpose: str) -> Callable[[F], F]
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @history_options("to record every attempt into", without="Do not record the attempts.")
+@click.option(
+    "--live/--no-live",
+    default=None,
+    help="The live view on stderr: progress, running nodes, ETA, failures (default: when stderr is a "
+    "terminal); --no-live shows dbt's own lines.",
+)
+@click.option("--slack", is_flag=True, help="Alert Slack while dbt runs and post the summary at the end.")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 def run_command(
     max_retries: int,
@@ -78,6 +89,8 @@ def run_command(
     fmt: str,
     history_path: Path | None,
     no_history: bool,
+    live: bool | None,
+    slack: bool,
     dbt_args: tuple[str, ...],
 ) -> None:
     """Run a dbt command and retry its transient failures: `pipewatch run -- dbt build [dbt args...]`.
@@ -88,26 +101,52 @@ def run_command(
     Exits with the final attempt's code: 0 success, 1 dbt reported failures (also when a rerun exited 0
     without writing results), 2 dbt crashed or bad usage. On SIGTERM/SIGINT dbt and everything it started
     are stopped (after --grace-period, killed) and pipewatch exits 143/130.
+
+    dbt is asked for JSON logs (`--log-format json`) on its own pipe; pipewatch shows the live view
+    (or dbt's own lines) and, with --slack, alerts failures and long-running nodes as they happen and
+    posts after-run's summary once dbt is done.
     """
+    from pipewatch.runner.early import json_log_argv
+
     backoff = Backoff(base=backoff_base, cap=backoff_cap)
     as_json = fmt == "json"
+    argv = json_log_argv(dbt_args) if dbt_args else []
+    monitor = live_monitor(argv, live, slack, history_path, no_history)
 
     def show_attempt(attempt: Attempt) -> None:
+        if monitor is not None:
+            monitor.display.release()  # the live block stays above the attempt line
         click.echo(attempt_line(attempt, max_retries), err=as_json)
 
     def wait(seconds: float) -> None:
         click.echo(f"waiting {seconds:.1f}s before retrying", err=as_json)
         time.sleep(seconds)
 
-    summary = run_with_retries(
-        list(dbt_args),
-        max_retries=max_retries,
-        backoff=backoff,
-        sleep=wait,
-        on_output=lambda line: click.echo(line, nl=False, err=True),
-        on_attempt=show_attempt,
-        grace_s=grace_period,
-    )
+    try:
+        summary = run_with_retries(
+            argv,
+            max_retries=max_retries,
+            backoff=backoff,
+            sleep=wait,
+            on_output=(lambda line: monitor.feed(line.encode())) if monitor else _show_dbt_line,
+            on_idle=monitor.idle if monitor else None,
+            on_attempt=show_attempt,
+            grace_s=grace_period,
+        )
+    except RunInterrupted:
+        if monitor is not None:
+            from pipewatch.monitor import summary_lines
+
+            result = monitor.finish("interrupted")
+            for line in [*summary_lines(result), *monitor.conclude(result, run_after_run=False).notes]:
+                click.echo(line if line.startswith("pipewatch:") else f"pipewatch: {line}", err=True)
+        raise
+    if monitor is not None:
+        result = monitor.finish()
+        if monitor.slack is not None:
+            concluded = monitor.conclude(result)
+            for note in concluded.notes + (concluded.result.notes if concluded.result else []):
+                click.echo(f"pipewatch: {note}", err=True)
     if not no_history:
         record_attempts(summary, history_path)
     if as_json:
@@ -115,6 +154,38 @@ def run_command(
     else:
         click.echo(render_summary(summary))
     sys.exit(summary.exit_code)
+
+
+def _show_dbt_line(line: str) -> None:
+    """dbt's own text of one JSON log line, on stderr (the `--no-live` view)."""
+    from pipewatch.live.view import clean
+    from pipewatch.runner.process import readable
+
+    click.echo(clean(readable(line), one_line=False, limit=4000).rstrip("\n"), err=True)
+
+
+def live_monitor(
+    argv: list[str], live: bool | None, slack: bool, history_path: Path | None, no_history: bool
+) -> Monitor | None:
+    """The monitor for `pipewatch run` (None when neither the live view nor Slack is wanted)."""
+    live = sys.stderr.isatty() if live is None else live
+    if not (live or slack) or not argv:
+        return None
+    from pipewatch.config import load_config
+    from pipewatch.monitor import LiveDisplay
+    from pipewatch.monitor import Monitor as LiveMonitor
+    from pipewatch.runner.invocation import DbtInvocation, resolve_project_dir
+
+    invocation = DbtInvocation.parse(argv)
+    project = resolve_project_dir(invocation, Path.cwd(), os.environ)
+    config = load_config(project)
+    target = resolve_target_dir(project, invocation.option("--target-path"), env=os.environ)
+    history = None if no_history else (history_path or config.history_file())
+    if live:
+        display = LiveDisplay("block" if sys.stderr.isatty() else "lines", sys.stderr)
+    else:
+        display = LiveDisplay("dbt", sys.stderr)
+    return LiveMonitor(target_dir=target, config=config, history=history, display=display, slack=slack)
 
 
 def record_attempts(summary: RunSummary, history_path: Path | None) -> None:

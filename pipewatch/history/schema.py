@@ -105,10 +105,43 @@ def _v2_freshness_alerts_scores(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE invocations SET source = 'artifacts' WHERE source IS NULL")
 
 
+def _v3_column_snapshots(con: duckdb.DuckDBPyConnection) -> None:
+    """Column snapshots: each relation's columns per invocation, each distinct column set stored once.
+
+    `column_snapshots` holds one small row per (invocation, relation) naming a digest; `column_sets`
+    holds the columns (a JSON list of [name, type, position]) once per digest, so a year of builds
+    whose tables rarely change costs one row per relation per run, not one per column.
+    """
+    con.execute(
+        """
+        CREATE TABLE column_snapshots (
+            invocation_id VARCHAR NOT NULL,
+            unique_id VARCHAR NOT NULL,
+            relation VARCHAR,
+            digest VARCHAR NOT NULL,
+            source VARCHAR NOT NULL
+        );
+        CREATE TABLE column_sets (
+            digest VARCHAR NOT NULL,
+            columns JSON NOT NULL
+        );
+        """
+    )
+
+
 #: Every schema step in order; the store's current version is `len(MIGRATIONS)`.
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_freshness_alerts_scores]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_freshness_alerts_scores, _v3_column_snapshots]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: Tables this module creates, for telling a pipewatch store from some other DuckDB database.
 TABLES = frozenset(
-    {"schema_version", "invocations", "node_results", "check_results", "source_freshness", "alerts"}
+    {
+        "schema_version",
+        "invocations",
+        "node_results",
+        "check_results",
+        "source_freshness",
+        "alerts",
+        "column_snapshots",
+        "column_sets",
+    }
 )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from pipewatch.backoff import Backoff
+from pipewatch.errors import exception_line
 from pipewatch.history import ingest as _ingest
 from pipewatch.history.errors import DamagedStoreError, HistoryError, HistoryLockedError
 from pipewatch.history.ingest import sql_timestamp
@@ -66,6 +67,7 @@ class PruneResult:
     check_results: int
     source_freshness: int
     alerts: int
+    column_snapshots: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,7 @@ class HistoryStore:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.Error as exc:
-                message = _first_line(exc)
+                message = exception_line(exc)
                 if not _LOCK_MESSAGE.search(message):
                     raise HistoryError(_unusable(self.path, message)) from None
                 remaining = deadline - time.monotonic()
@@ -229,12 +231,17 @@ class HistoryStore:
             "node_results": f"DELETE FROM node_results WHERE invocation_id IN ({old})",
             "check_results": f"DELETE FROM check_results WHERE invocation_id IN ({old})",
             "source_freshness": f"DELETE FROM source_freshness WHERE invocation_id IN ({old})",
+            "column_snapshots": f"DELETE FROM column_snapshots WHERE invocation_id IN ({old})",
             "alerts": f"DELETE FROM alerts WHERE created_at < {before}",
             "invocations": f"DELETE FROM invocations WHERE generated_at < {before}",  # last: the others use it
         }
         with self.writer(create=False) as con:
             with transaction(con):
                 counts = {table: _count(con.execute(sql, params)) for table, sql in deletes.items()}
+                # A column set no snapshot names any more is gone with the last invocation that had it.
+                con.execute(
+                    "DELETE FROM column_sets WHERE digest NOT IN (SELECT DISTINCT digest FROM column_snapshots)"
+                )
             if counts["invocations"]:
                 con.execute("CHECKPOINT")
         return PruneResult(
@@ -244,6 +251,7 @@ class HistoryStore:
             check_results=counts["check_results"],
             source_freshness=counts["source_freshness"],
             alerts=counts["alerts"],
+            column_snapshots=counts["column_snapshots"],
         )
 
     def invocation_count(self) -> int:
@@ -276,10 +284,17 @@ class HistoryStore:
         return AlertOutbox(self)
 
 
-def record(con: duckdb.DuckDBPyConnection, rows: _ingest.RunRows) -> _ingest.IngestResult:
-    """Write one run's rows in one transaction on an open store connection (see `ingest.write_rows`)."""
+def record(
+    con: duckdb.DuckDBPyConnection,
+    rows: _ingest.RunRows,
+    also: Callable[[_ingest.IngestResult], None] | None = None,
+) -> _ingest.IngestResult:
+    """Write one run's rows in one transaction on an open store connection (see `ingest.write_rows`);
+    `also` writes more of the same run (its column snapshot) inside that transaction."""
     with transaction(con):
         result = _ingest.write_rows(con, rows)
+        if also is not None:
+            also(result)
         if in_transaction_hook is not None:
             in_transaction_hook(rows.invocation_id)
     return result
@@ -310,11 +325,6 @@ def _count(cursor: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _unusable(path: Path, message: str) -> str:
     if "not a valid DuckDB database" in message:
         return f"{path}: not a DuckDB database, so not a history store; move it aside or pass --history PATH"
@@ -330,7 +340,7 @@ def _read_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
             versions = None
         tables = [str(name) for (name,) in con.execute(_TABLES_SQL).fetchall()] if versions is None else []
     except duckdb.Error as exc:
-        raise HistoryError(f"{path}: cannot read the history store: {_first_line(exc)}") from None
+        raise HistoryError(f"{path}: cannot read the history store: {exception_line(exc)}") from None
     if versions is None:
         if tables:
             listed = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
@@ -350,7 +360,7 @@ def _damage_reported(path: Path) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as exc:
-        message = _first_line(exc)
+        message = exception_line(exc)
         if isinstance(exc, duckdb.IOException | duckdb.SerializationException) and _DAMAGE.search(message):
             raise DamagedStoreError(path, message) from None
         raise
@@ -370,7 +380,7 @@ def _verify(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         try:
             scan_table(con, table)
         except duckdb.Error as exc:
-            raise DamagedStoreError(path, f"table {table}: {_first_line(exc)}") from None
+            raise DamagedStoreError(path, f"table {table}: {exception_line(exc)}") from None
 
 
 def scan_table(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -411,7 +421,7 @@ def _diagnose(con: duckdb.DuckDBPyConnection, path: Path) -> Diagnosis:
         present = {str(name) for (name,) in con.execute(_TABLES_SQL).fetchall()}
     except duckdb.Error as exc:
         present = set()
-        problems.append(f"cannot list its tables: {_first_line(exc)}")
+        problems.append(f"cannot list its tables: {exception_line(exc)}")
     if version == SCHEMA_VERSION:
         problems.extend(f"table {table} is missing" for table in sorted(TABLES - present))
     rows: dict[str, int] = {}
@@ -419,7 +429,7 @@ def _diagnose(con: duckdb.DuckDBPyConnection, path: Path) -> Diagnosis:
         try:
             rows[table] = scan_table(con, table)
         except duckdb.Error as exc:
-            problems.append(f"table {table} cannot be read back: {_first_line(exc)}")
+            problems.append(f"table {table} cannot be read back: {exception_line(exc)}")
     return Diagnosis(path, path.stat().st_size, version, rows, tuple(problems))
 
 
@@ -451,5 +461,5 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         except duckdb.Error as exc:
             raise HistoryError(
                 f"{path}: cannot migrate the history store from schema v{version} to v{SCHEMA_VERSION}: "
-                f"{_first_line(exc)}"
+                f"{exception_line(exc)}"
             ) from None

@@ -128,7 +128,9 @@ class EtaTracker:
             or len(state.failures) != self._failures_seen
             or state.done - last.done >= max(self.every_fraction * total, 1.0)
             or now - last.at >= self.every_s
-            or now >= last.predicted_end  # the plan ran out while nodes still run
+            # The plan ran out while nodes still run (at most once a second: when the state
+            # predicts skips dbt does not make, every event would re-run the simulation).
+            or (now >= last.predicted_end and now - last.at >= 1.0)
         )
         if not due:
             assert last is not None

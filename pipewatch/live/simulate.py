@@ -17,6 +17,8 @@ import statistics
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from pipewatch.artifacts.decoding import gc_paused
+from pipewatch.artifacts.model import Run
 from pipewatch.lineage.critical_path import _run_parents
 from pipewatch.lineage.graph import Graph
 
@@ -209,3 +211,17 @@ class Simulator:
         table = tuple((t, self.makespan(t, finished, running)) for t in counts)
         own = dict(table)[threads]
         return WhatIf(threads, own, table, self.critical_path_s(finished, running))
+
+
+def run_what_if(run: Run, graph: Graph, threads: int) -> WhatIf | None:
+    """The finished build re-planned at half, double and four times its `threads`, with each node's
+    recorded execution time; None when no result has a duration. For after-run's critical path."""
+    durations = {
+        r.unique_id: max(float(r.execution_time), 0.0)
+        for r in run.results
+        if r.unique_id in graph.index and r.execution_time is not None
+    }
+    if not durations:
+        return None
+    with gc_paused():  # tens of thousands of small lists, no cycles
+        return Simulator(graph, durations).what_if(threads)

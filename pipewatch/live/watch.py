@@ -108,11 +108,111 @@ class _Session:
         if not self.manifest_tried and len(self.early) < _EARLY_EVENTS:
             self.early.append(event)
         now = event.ts if event.ts is not None else (self.state.last_ts or 0.0)
+        # Alerts before the forecast: a failure re-runs the simulation, which must not delay them.
+        alerts = self.planner.on_changes(changes, now)
         eta = self.eta.update(now) if self.state.graph is not None else None
         if eta is not None and any(c.kind == "finished" for c in changes):
             self.eta_history.append(eta)
-        alerts = self.planner.on_changes(changes, now)
         return changes, eta, alerts
+
+
+class Watcher:
+    """One watch in push mode: feed it dbt's lines as they come (`feed_line`), call `idle` when dbt
+    is silent, and `finish` at the end. `watch` drives it from a stream or file; `pipewatch run`
+    drives it from the thread that reads dbt's pipe."""
+
+    def __init__(
+        self,
+        manifest_path: str | Path | None = None,
+        *,
+        history: Mapping[str, float] | None = None,
+        stats: Mapping[str, DurationStats] | None = None,
+        on_event: Callable[[LiveUpdate], None] | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
+        alert_config: AlertConfig | None = None,
+        selected: list[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """The callbacks and inputs of `watch` (see there)."""
+        self.session = _Session(
+            Path(manifest_path) if manifest_path is not None else None, history, stats, alert_config, selected
+        )
+        self.history = history
+        self.reader = EventReader()
+        self.sent: list[Alert] = []
+        self.on_event = on_event
+        self.on_alert = on_alert
+        self.clock = clock
+        self._seen_at = clock()  # when the last event arrived, on `clock`
+
+    @property
+    def state(self) -> BuildState:
+        """The build as known so far."""
+        return self.session.state
+
+    def _emit(self, alerts: list[Alert]) -> None:
+        """Record each alert and hand it to `on_alert`."""
+        for alert in alerts:
+            self.sent.append(alert)
+            if self.on_alert is not None:
+                self.on_alert(alert)
+
+    def feed_line(self, line: bytes) -> DbtEvent | None:
+        """Take one line of dbt's log; the event it held (None: not an event, or broken)."""
+        event = self.reader.feed(line)
+        if event is None:
+            return None
+        self._seen_at = self.clock()
+        changes, eta, alerts = self.session.feed(event)
+        if self.on_event is not None:
+            self.on_event(LiveUpdate(event, changes, self.session.state, eta))
+        self._emit(alerts)
+        return event
+
+    def idle(self) -> None:
+        """Nothing new from dbt: let the alert timers run on the build's clock, extrapolated."""
+        last = self.session.state.last_ts
+        if last is not None and not self.session.state.complete:
+            self._emit(self.session.planner.tick(last + self.clock() - self._seen_at))
+
+    def now(self) -> float | None:
+        """The build's clock now (the last event's time plus the time since), None before any event."""
+        last = self.session.state.last_ts
+        return None if last is None else last + self.clock() - self._seen_at
+
+    def finish(self, ended: str | None = None, rotations: int = 0) -> WatchResult:
+        """Flush pending alerts, add the end summary, and say how the watch ended.
+
+        `ended`: why the lines stopped when dbt did not complete (`eof`, `timeout`, `interrupted`).
+        """
+        session = self.session
+        state = session.state
+        self._emit(session.planner.finish(state.last_ts or 0.0))
+        how = "completed" if state.complete else (ended if ended and ended != "stopped" else "eof")
+        if not state.complete:
+            where = f"invocation {state.invocation_id}" if state.invocation_id else "no dbt invocation seen"
+            why = {
+                "timeout": "timed out waiting",
+                "interrupted": "interrupted before the build completed",
+            }.get(how, "dbt's log ended before the build completed (dbt was killed or crashed?)")
+            session.notes.append(f"{why}: {where}, {state.done}/{state.expected_total()} nodes done")
+        if state.superseded:
+            session.notes.append(f"invocations replaced before completing: {', '.join(state.superseded)}")
+        if state.unknown_events:
+            session.notes.append(
+                f"{state.unknown_events} events for {len(state.unknown_nodes)} nodes the manifest lacks"
+            )
+        return WatchResult(
+            state=state,
+            complete=state.complete,
+            ended=how,
+            alerts=self.sent,
+            reader=self.reader.stats,
+            what_if=build_what_if(state, self.history),
+            eta_history=session.eta_history,
+            notes=session.notes,
+            rotations=rotations,
+        )
 
 
 def watch(
@@ -129,6 +229,7 @@ def watch(
     poll_s: float = POLL_S,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    from_newest: bool = True,
 ) -> WatchResult:
     """Follow one dbt invocation from `source` until it completes, the stream ends, or `timeout`.
 
@@ -136,75 +237,54 @@ def watch(
     `stats`: per-node p95 and run counts (`live.history.duration_stats`) for running-long alerts;
     `selected`: the nodes the build runs, when known (else guessed from the manifest and dbt's total).
     `on_event` gets a `LiveUpdate` per dbt event; `on_alert` gets each alert record as it is due.
+    A KeyboardInterrupt ends the watch like the end of the stream, with `ended == "interrupted"`.
     """
-    session = _Session(
-        Path(manifest_path) if manifest_path is not None else None, history, stats, alert_config, selected
+    watcher = Watcher(
+        manifest_path,
+        history=history,
+        stats=stats,
+        on_event=on_event,
+        on_alert=on_alert,
+        alert_config=alert_config,
+        selected=selected,
+        clock=clock,
     )
-    reader = EventReader()
-    sent: list[Alert] = []
+    return follow_into(
+        watcher, source, timeout=timeout, poll_s=poll_s, clock=clock, sleep=sleep, from_newest=from_newest
+    )
 
-    def emit(alerts: list[Alert]) -> None:
-        """Record each alert and hand it to `on_alert`."""
-        for alert in alerts:
-            sent.append(alert)
-            if on_alert is not None:
-                on_alert(alert)
 
-    seen_at = [clock()]  # when the last event arrived, on `clock`
-
-    def idle() -> None:
-        """Nothing new from dbt: let the alert timers run on the build's clock, extrapolated."""
-        last = session.state.last_ts
-        if last is not None and not session.state.complete:
-            emit(session.planner.tick(last + clock() - seen_at[0]))
-
+def follow_into(
+    watcher: Watcher,
+    source: str | Path | BinaryIO,
+    *,
+    timeout: float | None = None,
+    poll_s: float = POLL_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    from_newest: bool = True,
+    idle: Callable[[], None] | None = None,
+) -> WatchResult:
+    """Feed `watcher` the lines of `source` (a stream, or a file followed like `tail -f`) until the
+    invocation completes, the stream ends, `timeout` passes or a KeyboardInterrupt (`ended ==
+    "interrupted"`); `idle` (default `watcher.idle`) runs while the source is silent."""
     follower = Follower(
         source,
         timeout=timeout,
         poll_s=poll_s,
-        stop=lambda: session.state.complete,
+        stop=lambda: watcher.state.complete,
         clock=clock,
         sleep=sleep,
-        idle=idle,
+        idle=idle or watcher.idle,
+        from_newest=from_newest,
     )
-    for line in follower:
-        event = reader.feed(line)
-        if event is None:
-            continue
-        seen_at[0] = clock()
-        changes, eta, alerts = session.feed(event)
-        if on_event is not None:
-            on_event(LiveUpdate(event, changes, session.state, eta))
-        emit(alerts)
-    state = session.state
-    end_time = state.last_ts or 0.0
-    emit(session.planner.finish(end_time))
-    ended = "completed" if state.complete else (follower.ended or "eof")
-    if not state.complete:
-        where = f"invocation {state.invocation_id}" if state.invocation_id else "no dbt invocation seen"
-        why = (
-            "timed out waiting"
-            if ended == "timeout"
-            else "dbt's log ended before the build completed (dbt was killed or crashed?)"
-        )
-        session.notes.append(f"{why}: {where}, {state.done}/{state.expected_total()} nodes done")
-    if state.superseded:
-        session.notes.append(f"invocations replaced before completing: {', '.join(state.superseded)}")
-    if state.unknown_events:
-        session.notes.append(
-            f"{state.unknown_events} events for {len(state.unknown_nodes)} nodes the manifest lacks"
-        )
-    return WatchResult(
-        state=state,
-        complete=state.complete,
-        ended=ended,
-        alerts=sent,
-        reader=reader.stats,
-        what_if=build_what_if(state, history),
-        eta_history=session.eta_history,
-        notes=session.notes,
-        rotations=follower.rotations,
-    )
+    ended: str | None = None
+    try:
+        for line in follower:
+            watcher.feed_line(line)
+    except KeyboardInterrupt:
+        ended = "interrupted"
+    return watcher.finish(ended or follower.ended, follower.rotations)
 
 
 def build_what_if(state: BuildState, history: Mapping[str, float] | None = None) -> WhatIf | None:

@@ -25,6 +25,7 @@ from pipewatch.outputs.html_layout import NODE_H, NODE_W, build_gantt, build_lin
 from pipewatch.outputs.html_trends import TREND_H, TREND_W, build_trends
 from pipewatch.outputs.wording import (
     SAMPLE_COLUMNS,
+    caused_by,
     cut,
     first_line,
     format_seconds,
@@ -112,6 +113,7 @@ def _failure_view(failure: Failure) -> dict[str, Any]:
         "escalate_to": failure.escalate_to,
         "path": failure.node.path or None,
         "headline": first_line(failure.message, width=240),
+        "cause": caused_by(failure.schema_changes),
         "message": cut((failure.message or "").strip(), MESSAGE_CHARS),
         "failures": failure.result.failures if failure.result else None,
         "skipped": [short_id(u) for u in impact_order(failure.skipped_downstream)],

@@ -8,8 +8,10 @@ import msgspec
 
 from pipewatch import __version__
 from pipewatch.analysis import Outcome
+from pipewatch.live.simulate import WhatIf
 from pipewatch.outputs.wording import iso_utc
 from pipewatch.rules.results import QualityReport
+from pipewatch.schema_changes.model import ColumnChange
 
 
 def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
@@ -39,12 +41,14 @@ def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:
                         "message": check.message,
                         "samples": check.samples,
                         "sql": check.sql,
+                        "engine": check.engine,
                     }
                     for check in table.checks
                 ],
             }
             for table in quality.tables
         ],
+        "engines": quality.engines(),
         # Checks asked for but not run (singular or unsupported dbt tests), each with the reason.
         "skipped": [
             {"id": s.check_id, "name": s.name, "model": s.model, "reason": s.reason} for s in quality.skipped
@@ -86,6 +90,7 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
                 "skipped_downstream": f.skipped_downstream,
                 "exposures": f.exposures,
                 "downstream_owners": f.downstream_owners,
+                "schema_changes": [schema_change_dict(c) for c in f.schema_changes],
             }
             for f in outcome.failures
         ],
@@ -96,6 +101,7 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
             "total_s": round(path.total_s, 6),
             "thread_utilization": util.utilization,
             "threads": util.threads,
+            "what_if": what_if_dict(outcome.what_if),
         },
         "bottlenecks": [
             {
@@ -122,7 +128,28 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
             for a in outcome.anomalies
         ],
         "gate": {"passed": outcome.gate.passed, "reasons": outcome.gate.reasons},
+        "schema_changes": [schema_change_dict(c) for c in outcome.schema_changes],
     }
+
+
+def schema_change_dict(change: ColumnChange) -> dict[str, Any]:
+    """One `schema_changes[]` entry of the JSON contract (`old_column` only for a possible rename)."""
+    entry: dict[str, Any] = {
+        "unique_id": change.unique_id,
+        "relation": change.relation,
+        "column": change.column,
+        "change": change.change,
+        "old_type": change.old_type,
+        "new_type": change.new_type,
+        "downstream": change.downstream,
+        "downstream_columns": change.downstream_columns,
+        "exposures": change.exposures,
+        "owners": change.owners,
+        "precision": change.precision,
+    }
+    if change.old_column is not None:
+        entry["old_column"] = change.old_column
+    return entry
 
 
 def check_dict(report: QualityReport, passed: bool, reasons: list[str]) -> dict[str, Any]:
@@ -149,3 +176,15 @@ def _pretty(document: dict[str, Any]) -> str:
     # (a Path, say) is written as its text, as json.dumps(default=str) did.
     encoded = msgspec.json.encode(document, enc_hook=str)
     return msgspec.json.format(encoded, indent=2).decode("utf-8") + "\n"
+
+
+def what_if_dict(what_if: WhatIf | None) -> dict[str, Any] | None:
+    """`critical_path.what_if`: the build's predicted wall time at other thread counts, and its floor."""
+    if what_if is None:
+        return None
+    return {
+        "threads": what_if.threads,
+        "predicted_s": round(what_if.predicted_s, 6),
+        "by_threads": [{"threads": t, "predicted_s": round(s, 6)} for t, s in what_if.by_threads],
+        "lower_bound_s": round(what_if.critical_path_s, 6),
+    }

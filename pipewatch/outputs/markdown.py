@@ -8,11 +8,13 @@ from pipewatch.outputs.escaping import md_cell, md_code, one_line
 from pipewatch.outputs.wording import (
     LIST_LIMIT,
     attention_order,
+    caused_by,
     describe,
     first_line,
     gate_reasons,
     plural,
     sample_text,
+    schema_change_line,
     shorten_list,
     status_counts,
 )
@@ -88,6 +90,11 @@ def render_markdown(outcome: Outcome) -> str:
             message = first_line(f.message, width=300)
             if message:
                 lines.append(f"- {md_code(f.unique_id)}: {md_cell(message)}")
+            if f.schema_changes:
+                lines.append(f"  - {md_cell(caused_by(f.schema_changes) or '')}")
+    if outcome.schema_changes:
+        lines += ["", f"### Schema changes ({len(outcome.schema_changes)})", ""]
+        lines += [f"- {md_cell(schema_change_line(c))}" for c in outcome.schema_changes]
     if outcome.skipped:
         groups = outcome.root_cause_groups()
         lines += ["", f"### Skipped ({len(outcome.skipped)})", ""]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -113,8 +113,12 @@ def notify(
     now: float | None = None,
     policy: DeliveryPolicy | None = None,
     budget_s: float = DELIVERY_BUDGET_S,
+    already_sent: Collection[str] = (),
 ) -> NotifyReport:
     """Send this run's Slack alert (and any earlier one still queued) through the history outbox.
+
+    `already_sent`: nodes whose failure was announced during the build (`pipewatch watch`/`run`);
+    they are named as already announced instead of being repeated.
 
     Delivery problems do not raise: they are in the report and the message stays queued for the
     next run. All deliveries together take at most about `budget_s` seconds; what is not tried by
@@ -124,12 +128,17 @@ def notify(
     now = time.time() if now is None else now
     report = NotifyReport()
     if store is None:
-        return _notify_without_store(outcome, config, url, policy, report, budget_s)
+        return _notify_without_store(outcome, config, url, policy, report, budget_s, already_sent)
 
     from pipewatch.history.ingest import invocation_key
 
     invocation = invocation_key(outcome.run)
     plan = plan_alerts(outcome, read_prior_alerts(store), suppression_s=config.alert_suppression_s, now=now)
+    live = {f.unique_id for f in plan.failures if f.unique_id in already_sent}
+    if live:
+        plan.failures = [f for f in plan.failures if f.unique_id not in live]
+        plan.items = [i for i in plan.items if not (i.kind == "failure" and i.node in live)]
+        plan.suppressed = [*plan.suppressed, *sorted(live)]
     report.suppressed = list(plan.suppressed)
     if not plan.empty:
         message = build_alert_message(
@@ -144,7 +153,7 @@ def notify(
         report.queued += [
             k for k in [_enqueue(store, invocation, "resolved", plan.resolved, message, now)] if k
         ]
-    _flush(store, url, policy, report, now, time.monotonic() + budget_s)
+    flush_outbox(store, url, policy, report, now, time.monotonic() + budget_s)
     return report
 
 
@@ -182,7 +191,7 @@ def _mark(store: HistoryStore, keys: Sequence[str], result: DeliveryResult, now:
         store.alerts.record_deliveries(failed=errors, now=now)
 
 
-def _flush(
+def flush_outbox(
     store: HistoryStore,
     url: str,
     policy: DeliveryPolicy | None,
@@ -234,13 +243,18 @@ def _notify_without_store(
     policy: DeliveryPolicy | None,
     report: NotifyReport,
     budget_s: float,
+    already_sent: Collection[str] = (),
 ) -> NotifyReport:
     """History off: announce everything once, directly; a failed delivery is reported, not queued."""
     checks = alerted_checks(outcome)
-    if not (outcome.failures or checks or outcome.anomalies):
+    failures = [f for f in outcome.failures if f.unique_id not in already_sent]
+    report.suppressed = [f.unique_id for f in outcome.failures if f.unique_id in already_sent]
+    if not (failures or checks or outcome.anomalies):
         return report
-    message = build_alert_message(outcome, config, checks=checks)
-    report.alerted = [f.unique_id for f in outcome.failures] + [c.check_id for c in checks]
+    message = build_alert_message(
+        outcome, config, failures=failures, checks=checks, suppressed=report.suppressed
+    )
+    report.alerted = [f.unique_id for f in failures] + [c.check_id for c in checks]
     result = post_json(url, message, policy, budget_s=budget_s)
     key = f"slack:{outcome.run.invocation_id or 'run'}:alert"
     if result.ok:

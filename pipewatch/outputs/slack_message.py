@@ -18,7 +18,7 @@ from pipewatch.analysis import Failure, Outcome
 from pipewatch.config import Config
 from pipewatch.history.anomaly import Anomaly
 from pipewatch.outputs.escaping import slack_escape
-from pipewatch.outputs.wording import cut, first_line, gate_reasons, impact_order, short_id
+from pipewatch.outputs.wording import caused_by, cut, first_line, gate_reasons, impact_order, short_id
 from pipewatch.rules.results import CheckResult
 from pipewatch.rules.scoring import fails_gate
 
@@ -140,7 +140,9 @@ def _action_text(failure: Failure, who: str | None) -> str:
 
 
 def _has_impact(failure: Failure) -> bool:
-    return bool(failure.skipped_downstream or failure.exposures or failure.downstream_owners)
+    return bool(
+        failure.skipped_downstream or failure.exposures or failure.downstream_owners or failure.schema_changes
+    )
 
 
 def _failure_lines(failure: Failure, outcome: Outcome, config: Config, *, quote: bool = True) -> list[str]:
@@ -151,6 +153,9 @@ def _failure_lines(failure: Failure, outcome: Outcome, config: Config, *, quote:
     message = first_line(failure.message, width=280)
     if message and quote:
         lines.append("> " + slack_escape(message))
+    cause = caused_by(failure.schema_changes)
+    if cause:
+        lines.append("      ↳ " + slack_escape(cause))
     impact: list[str] = []
     if failure.skipped_downstream:
         skipped = impact_order(failure.skipped_downstream)

@@ -45,6 +45,11 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
 
 
+def failure_fingerprint(category: object, message: str | None) -> str:
+    """What makes a node's failure "the same" as one announced before: its category and first line."""
+    return fingerprint(category, first_line(message, width=500))
+
+
 @dataclass(frozen=True, slots=True)
 class AlertItem:
     """One thing a message announces: a failure, a failing check or an anomaly (or its resolution)."""
@@ -109,7 +114,7 @@ def plan_alerts(
         return now - last.at < suppression_s
 
     for f in outcome.failures:
-        fp = fingerprint(f.classification.category, first_line(f.message, width=500))
+        fp = failure_fingerprint(f.classification.category, f.message)
         if held_back(FAILURE, f.unique_id, fp):
             plan.suppressed.append(f.unique_id)
         else:

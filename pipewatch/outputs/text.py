@@ -6,11 +6,13 @@ from __future__ import annotations
 import click
 
 from pipewatch.analysis import Failure, Outcome
+from pipewatch.live.simulate import WhatIf
 from pipewatch.outputs.escaping import one_line as _s
 from pipewatch.outputs.escaping import terminal_safe
 from pipewatch.outputs.wording import (
     LIST_LIMIT,
     attention_order,
+    caused_by,
     describe,
     first_line,
     gate_reasons,
@@ -18,6 +20,7 @@ from pipewatch.outputs.wording import (
     iso_utc,
     plural,
     sample_text,
+    schema_change_line,
     short_id,
     shorten_list,
     status_counts,
@@ -26,6 +29,8 @@ from pipewatch.rules.results import CheckResult, QualityReport
 
 #: The widest a check name is padded to, so one long name does not push every line off the screen.
 _NAME_WIDTH = 60
+#: A message in the text view: its first line, cut to this many characters.
+_LINE_WIDTH = 160
 _STATUS_COLOURS = {
     "error": "red",
     "fail": "red",
@@ -92,7 +97,7 @@ def _quality_lines(report: QualityReport, paint: _Painter) -> list[str]:
     lines = [_quality_header(report, paint)]
     # One line a check: a database error's first line says enough on a summary screen.
     lines += [
-        _check_line(c, f"{label:<{width}}", first_line(describe(c)), paint)
+        _check_line(c, f"{label:<{width}}", first_line(describe(c), width=_LINE_WIDTH), paint)
         for c, label in zip(shown, labels, strict=True)
     ]
     if len(failing) > len(shown):
@@ -112,9 +117,12 @@ def _failure_lines(f: Failure, paint: _Painter) -> list[str]:
         + " · "
         + _s(f"{c.category} → {action}{who}"),
     ]
-    message = _s(first_line(f.message))
+    message = _s(first_line(f.message, width=_LINE_WIDTH))
     if message:
         lines.append(f"      {message}")
+    cause = caused_by(f.schema_changes)
+    if cause:
+        lines.append(f"      {paint(cause, fg='magenta')}")
     owner = _s(f.owner or "")
     if f.node.path:
         lines.append(f"      {paint(f.node.path, dim=True)}" + (f"  owner: {owner}" if owner else ""))
@@ -166,7 +174,15 @@ def _timing_lines(outcome: Outcome, paint: _Painter) -> list[str]:
     util = outcome.utilization
     if util.utilization is not None:
         lines.append(f"  threads: {util.threads}, busy {util.utilization:.0%} of the run's wall clock")
+    if outcome.what_if is not None:
+        lines.append("  " + what_if_line(outcome.what_if))
     return lines
+
+
+def what_if_line(what_if: WhatIf) -> str:
+    """`what if: 2 threads 14.0s · 4 (now) 9.1s · 8 7.9s · 16 7.9s; critical path bounds it at 7.9s`."""
+    steps = [f"{t}{' (now)' if t == what_if.threads else ''} {s:.1f}s" for t, s in what_if.by_threads]
+    return f"what if threads were: {' · '.join(steps)}; the critical path bounds it at {what_if.critical_path_s:.1f}s"
 
 
 def render_text(outcome: Outcome, color: bool = False) -> str:
@@ -197,6 +213,9 @@ def render_text(outcome: Outcome, color: bool = False) -> str:
         for f in stale:
             age = f" loaded {human_age(f.age_s)} ago" if f.age_s is not None else ""
             lines.append(f"  {paint.status(f.status)} {_s(short_id(f.unique_id))}{age}")
+    if outcome.schema_changes:
+        lines += ["", paint(f"SCHEMA CHANGES ({len(outcome.schema_changes)})", bold=True)]
+        lines += [f"  {_s(schema_change_line(c))}" for c in outcome.schema_changes[: LIST_LIMIT * 2]]
     lines += _timing_lines(outcome, paint)
     if outcome.quality is not None:
         lines.append("")
@@ -222,6 +241,9 @@ def render_quality_text(
     """`pipewatch check`'s terminal view: every check table by table, with samples, skips and the gate."""
     paint = _Painter(color)
     lines = [_quality_header(report, paint)]
+    engines = report.engines()
+    if engines["dbt_sql"]:
+        lines.append(f"  {engines['fused']} fused, {engines['dbt_sql']} as dbt SQL")
     width = min(max((len(_s(c.name)) for c in report.checks), default=0), _NAME_WIDTH)
     for table in report.tables:
         lines += ["", paint(table.relation, bold=True) + f"  score {table.score:.3f}"]

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from pipewatch.rules.results import PASS_FAIL_TYPES, CheckResult, QualityReport
 from pipewatch.rules.scoring import fails_gate
-from pipewatch.triage.unwrap import unwrap
+from pipewatch.schema_changes.model import ColumnChange
+
+# A dbt message's first line (its header peeled) has one home, triage.unwrap; views re-export it.
+from pipewatch.triage.unwrap import first_line as first_line
 
 #: How many ids a list shows before it says "and N more": one screen is the point.
 LIST_LIMIT = 5
@@ -55,19 +58,6 @@ def impact_order(ids: Iterable[str]) -> list[str]:
 def cut(text: str, width: int) -> str:
     """`text` cut to `width` characters, an ellipsis marking the cut."""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
-
-
-def first_line(message: str | None, width: int = 160) -> str:
-    """The first meaningful line of a dbt message, cut to `width`: what the warehouse said, not dbt's header.
-
-    dbt's wrapper (`Database Error in model x (path)`, timestamps, `compiled code at`) is peeled by
-    `pipewatch.triage.unwrap`; a message that is nothing but a header keeps its header.
-    """
-    if not message:
-        return ""
-    body = unwrap(message).body
-    lines = [ln.strip() for ln in (body or message).splitlines() if ln.strip()]
-    return cut(lines[0], width) if lines else ""
 
 
 def plural(n: int, word: str) -> str:
@@ -143,6 +133,8 @@ def failing_count(check: CheckResult) -> str | None:
     failing = check.failing_rows
     if failing is None or check.status == "error" or check.type in PASS_FAIL_TYPES:
         return None
+    if check.total_rows is None and check.engine == "dbt_sql":  # dbt's query counts failures only
+        return f"{failing:,} failing (dbt: {check.threshold.get('fail_calc', 'count(*)')})"
     total = check.total_rows or 0
     if check.failing_unit == "values":
         held = f" in {check.affected_rows:,}" if failing and check.affected_rows is not None else ""
@@ -216,3 +208,23 @@ def gate_reasons(
     if len(reasons) > limit:
         lines.append(f"… and {len(reasons) - limit} more")
     return lines
+
+
+def caused_by(changes: Sequence[ColumnChange]) -> str | None:
+    """`probably caused by: stg_x dropped column y`: the schema changes a failure read, in words."""
+    if not changes:
+        return None
+    return "probably caused by: " + "; ".join(c.phrase() for c in changes[:LIST_LIMIT])
+
+
+def schema_change_line(change: ColumnChange) -> str:
+    """One schema change with who reads it: `stg_x dropped column y · read by orders, orders.y_total`."""
+    readers = shorten_list(change.downstream)
+    line = change.phrase()
+    if readers:
+        line += f" · read by {readers}"
+    if change.exposures:
+        line += f" · exposures {shorten_list(change.exposures)}"
+    if change.precision != "column":
+        line += " (table-level: some SQL below it could not be parsed)"
+    return line

@@ -3,7 +3,7 @@ project's rule files and/or its dbt tests on a warehouse (what `pipewatch check`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,13 +14,14 @@ from pipewatch.config import rules_location
 from pipewatch.errors import ConfigError, UsageError
 from pipewatch.rules.engine import run_checks
 from pipewatch.rules.loader import RULE_FILE_SUFFIXES, load_rules, parse_rules, rule_files
-from pipewatch.rules.results import QualityReport
+from pipewatch.rules.results import CheckResult, QualityReport
 from pipewatch.rules.spec import RuleSet
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
 if TYPE_CHECKING:
     from pipewatch.artifacts.model import Run
     from pipewatch.config import Config
+    from pipewatch.rules.dbt_compile import Compiled
     from pipewatch.warehouse.base import Warehouse
 
 RulesInput = str | Path | Mapping[str, Any] | RuleSet
@@ -59,13 +60,19 @@ def run_quality(
     warehouse: Warehouse,
     samples: int = 5,
     now: datetime | None = None,
+    selected: Collection[str] | None = None,
+    threads: int | None = None,
+    compiled: Compiled | None = None,
 ) -> QualityReport:
     """Run a project's quality checks on `warehouse`: its rule files and/or (`dbt_tests`) its dbt tests.
 
     Rules come from `rules_path`, else `rules:` in pipewatch.yml, else the project's `rules/` folder (see
     `rules_location`); `model:`/`source:` resolve through `run`'s manifest, which `dbt_tests` also needs.
     Every rule file is validated before any query runs (one ConfigError listing every problem, exit 2).
-    dbt tests that cannot be run as dbt runs them are listed in the report's `skipped`.
+    dbt tests (`selected` unique ids only, when given) that cannot be fused run as dbt runs them, their
+    compiled SQL wrapped as dbt's test materialization does; every statement runs on up to `threads`
+    connections at once (default: the warehouse's `threads`, the profile's for a dbt profile).
+    `compiled`: SQL dbt compiled for this run for tests the artifacts have none for.
     """
     path = rules_location(config, rules_path)
     if path is None and not dbt_tests:
@@ -75,19 +82,24 @@ def run_quality(
         )
     nodes = run.nodes if run is not None and "manifest" in run.schema_versions else None
     ruleset = load_rules(path, nodes=nodes, dialect=warehouse.dialect) if path is not None else RuleSet()
-    skipped = []
+    extra: list[Callable[[Warehouse], CheckResult]] = []
     if dbt_tests:
         from pipewatch.rules.dbt_tests import dbt_test_rules
 
-        if nodes is None:
+        if run is None or nodes is None:
             raise UsageError("--dbt-tests needs the dbt manifest (target/manifest.json): run dbt first")
-        imported = dbt_test_rules(nodes, warehouse.dialect)
+        imported = dbt_test_rules(
+            nodes,
+            warehouse.dialect,
+            selected=selected,
+            compiled={**_compiled_in_results(run), **(compiled.sql if compiled else {})},
+            missing=compiled.problem if compiled else None,
+        )
         ruleset.tables.extend(imported.tables)
         ruleset.files.append("<dbt tests>")
-        skipped = imported.skipped
-    report = run_checks(ruleset, warehouse, samples=samples, now=now)
-    report.skipped = skipped
-    return report
+        extra = [t.run for t in imported.sql_tests]
+    pool = threads or int(getattr(warehouse, "threads", 1) or 1)
+    return run_checks(ruleset, warehouse, samples=samples, now=now, threads=pool, extra=extra)
 
 
 def check_project(
@@ -102,31 +114,111 @@ def check_project(
     profiles_dir: str | Path | None = None,
     target: str | None = None,
     profile: str | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    vars: Mapping[str, Any] | None = None,
+    threads: int | None = None,
+    manifest_path: Path | None = None,
 ) -> QualityReport:
     """Open the project's warehouse, run its checks (`run_quality`), and close it whatever happens.
 
-    What `pipewatch check` and after-run call. The warehouse is the DuckDB file `duckdb`, else the dbt
-    profile of `project_dir` (default `config.project_dir`; `profiles_dir`, `target`, `profile`). The rule files are looked up
-    first, so a missing rules path is reported as such, not as a missing dbt profile.
+    What `pipewatch check` and after-run call. The warehouse is the DuckDB file `duckdb` (attached under
+    the manifest's database name when the file is a renamed copy), else the dbt profile of `project_dir`
+    (default `config.project_dir`; `profiles_dir`, `target`, `profile`, dbt's `vars`). `select`/`exclude`
+    pick dbt tests with dbt's syntax, resolved by dbt's selector on `manifest_path`. The rule files are
+    looked up first, so a missing rules path is reported as such, not as a missing dbt profile.
     """
     from pipewatch.warehouse import open_warehouse
 
     path = rules_location(config, rules_path)
     if path is not None:
         rule_files(path)  # ConfigError (exit 2) naming the path when there is nothing there
-    warehouse = open_warehouse(
-        duckdb=duckdb,
-        project_dir=config.project_dir if project_dir is None else project_dir,
-        profiles_dir=profiles_dir,
-        target=target,
-        profile=profile,
-    )
+    root = Path(config.project_dir if project_dir is None else project_dir)
+    selected = None
+    if (select or exclude) and dbt_tests:
+        from pipewatch.rules.dbt_select import refuse_unsupported, selected_tests
+
+        refuse_unsupported(select, exclude)
+        if manifest_path is None or not manifest_path.is_file():
+            raise UsageError("--select/--exclude need the dbt manifest (target/manifest.json): run dbt first")
+        selected = selected_tests(manifest_path, root, select, exclude)
+
+    def opened(duckdb: str | Path | None) -> Warehouse:
+        return open_warehouse(
+            duckdb=duckdb,
+            project_dir=root,
+            profiles_dir=profiles_dir,
+            target=target,
+            profile=profile,
+            vars=vars,
+            threads=threads,
+            catalog=_main_database(run) if duckdb is not None else None,
+        )
+
+    # A dbt profile is read here but connects on first use; a DuckDB file opens at once, so it opens
+    # after dbt (in a process of its own) has compiled what the artifacts lack.
+    warehouse = opened(None) if duckdb is None else None
+    compiled = None
+    if dbt_tests and run is not None:
+        dialect = warehouse.dialect if warehouse is not None else "duckdb"
+        names = _uncompiled(run, dialect, selected)
+        if names:
+            from pipewatch.rules.dbt_compile import compile_tests
+
+            compiled = compile_tests(
+                names, project_dir=root, profiles_dir=profiles_dir, target=target, profile=profile, vars=vars
+            )
+    warehouse = warehouse if warehouse is not None else opened(duckdb)
     try:
         return run_quality(
-            config, rules_path=path, dbt_tests=dbt_tests, run=run, warehouse=warehouse, samples=samples
+            config,
+            rules_path=path,
+            dbt_tests=dbt_tests,
+            run=run,
+            warehouse=warehouse,
+            samples=samples,
+            selected=selected,
+            compiled=compiled,
         )
     finally:
         warehouse.close()
+
+
+def _compiled_in_results(run: Run) -> dict[str, str]:
+    """Tests' compiled SQL as run_results.json has it (a manifest from an earlier `dbt parse` may not)."""
+    return {r.unique_id: r.compiled_code for r in run.results if r.compiled_code}
+
+
+def _uncompiled(run: Run, dialect: str, selected: Collection[str] | None) -> list[str]:
+    """Names of the tests that must run as dbt SQL and that no artifact has compiled SQL for."""
+    from pipewatch.rules.dbt_tests import dbt_test_rules
+
+    if "manifest" not in run.schema_versions:
+        return []
+    compiled = _compiled_in_results(run)
+    lacking = [
+        n
+        for uid, n in run.nodes.items()
+        if n.test is not None
+        and not n.test.compiled_code
+        and uid not in compiled
+        and (selected is None or uid in selected)
+    ]
+    if not lacking:  # the common case, decided without importing the test builders
+        return []
+    imported = dbt_test_rules(run.nodes, dialect, selected=selected, compiled=compiled)
+    return [t.node.name for t in imported.sql_tests if t.sql is None]
+
+
+def _main_database(run: Run | None) -> str | None:
+    """The database most of the manifest's models and seeds live in (what dbt compiled into its SQL)."""
+    if run is None:
+        return None
+    counts: dict[str, int] = {}
+    for node in run.nodes.values():
+        if node.resource_type in ("model", "seed", "snapshot") and node.database:
+            counts[node.database] = counts.get(node.database, 0) + 1
+    return max(counts, key=lambda name: counts[name]) if counts else None
 
 
 def _ruleset(rules: RulesInput, name: str) -> RuleSet:

@@ -11,17 +11,20 @@ the test's unique id as its check id, its `severity`, its `where` config as the 
 * the pipewatch package's tests (`pipewatch.range`, `pipewatch.matches`, ...), whose arguments are the
   rule file's.
 
-Anything else (singular tests, other generic tests, a custom `fail_calc`, Jinja in arguments, a column
-given as an SQL expression) is listed as skipped with the reason, never guessed at.
+Anything else (singular tests, other generic tests, a custom `fail_calc`, a `limit`, Jinja in
+arguments, a column given as an SQL expression) is never guessed at: it runs as dbt runs it, its
+compiled SQL wrapped as dbt's test materialization wraps it (`rules.dbt_sql`), with the reason it was not
+fused. Nothing is left out: a test that cannot run at all is an `error`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from pipewatch.artifacts.model import Node, TestInfo
 from pipewatch.errors import ConfigError
+from pipewatch.rules.dbt_sql import SqlTest, sql_test
 from pipewatch.rules.dbt_test_builders import BUILDERS
 from pipewatch.rules.dbt_test_context import TestContext, Unsupported, no_jinja, node_ref
 from pipewatch.rules.results import SkippedCheck
@@ -42,10 +45,11 @@ from pipewatch.rules.sqltext import (
 
 @dataclass(slots=True)
 class DbtTests:
-    """The manifest's generic tests as table specs (one per relation and `where`), and the tests left out."""
+    """The manifest's tests: fused as table specs (one per relation and `where`), or run as dbt SQL."""
 
     tables: list[TableSpec] = field(default_factory=list)
-    skipped: list[SkippedCheck] = field(default_factory=list)
+    sql_tests: list[SqlTest] = field(default_factory=list)
+    skipped: list[SkippedCheck] = field(default_factory=list)  # kept for callers; nothing lands here now
 
     @property
     def ruleset(self) -> RuleSet:
@@ -58,26 +62,36 @@ class DbtTests:
         return [c for t in self.tables for c in t.checks]
 
 
-def dbt_test_rules(nodes: Mapping[str, Node], dialect: str = "duckdb") -> DbtTests:
-    """Turn every generic test in `nodes` (a loaded run's manifest nodes) into checks for `dialect`.
+def dbt_test_rules(
+    nodes: Mapping[str, Node],
+    dialect: str = "duckdb",
+    *,
+    selected: Collection[str] | None = None,
+    compiled: Mapping[str, str] | None = None,
+    missing: str | None = None,
+) -> DbtTests:
+    """Turn every test in `nodes` (a loaded run's manifest nodes; `selected` ids only, when given) into
+    checks for `dialect`.
 
-    Tests are taken in unique-id order; tests that cannot be run exactly as dbt runs them are returned
-    in `skipped` with the reason.
+    Tests are taken in unique-id order; tests that cannot be fused run as dbt SQL: the manifest's
+    compiled SQL, else `compiled[unique_id]` (run_results' copy, or SQL compiled by dbt for this run);
+    `missing` says why a test that has neither could not be compiled.
     """
     out = DbtTests()
     groups: dict[tuple[tuple[str, ...], str], list[tuple[TableRef, str | None, Check, Node]]] = {}
     for uid in sorted(nodes):
         node = nodes[uid]
-        if node.resource_type != "test" or node.test is None:
+        if node.resource_type != "test" or node.test is None or not node.enabled:
+            continue
+        if selected is not None and uid not in selected:
             continue
         try:
             target, where, check = _import(node, node.test, nodes, dialect)
         except ExternalRelationError as exc:  # a hostile manifest: refused, not skipped
             raise ConfigError(f"{node.path}: test `{uid}`: {exc}") from None
         except Unsupported as why:
-            out.skipped.append(
-                SkippedCheck(check_id=uid, name=node.name, reason=str(why), model=node.test.attached_node)
-            )
+            code = node.test.compiled_code or (compiled or {}).get(uid)
+            out.sql_tests.append(sql_test(node, nodes, str(why), code, missing))
             continue
         key = (tuple(name_key(p, dialect) for p in target.parts), where or "")
         groups.setdefault(key, []).append((target, where, check, node))
@@ -106,6 +120,8 @@ def _import(
         raise Unsupported(f"generic test `{label}` has no pipewatch equivalent")
     if info.fail_calc is not None and "".join(info.fail_calc.split()).lower() != "count(*)":
         raise Unsupported(f"fail_calc `{info.fail_calc}`: pipewatch counts failing rows (count(*)) only")
+    if info.limit is not None:
+        raise Unsupported(f"limit {info.limit}: dbt counts at most that many rows of the test query")
     no_jinja(info.kwargs, "arguments")
     target = _tested_relation(info, nodes)
     where = info.where

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from datetime import time as dtime
 from decimal import Decimal
@@ -20,14 +20,15 @@ from typing import Any
 
 from sqlglot import exp
 
-from pipewatch.rules.planner import Plan, PlannedCheck, Statement, build_statement, plan
+from pipewatch.rules.planner import Plan, PlannedCheck, Statement, build_statement, groups, statement_for
 from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 from pipewatch.rules.samples import sample_record, shorten
 from pipewatch.rules.scoring import exceeds, status_for, thresholds
 from pipewatch.rules.spec import Check, Freshness, NotNullProportion, RowCount, RuleSet, TableSpec, check_id
-from pipewatch.warehouse.base import QueryError, Warehouse, as_utc, execute_all
+from pipewatch.warehouse.base import QueryError, Warehouse, as_utc, execute_all, run_concurrently
 
 _Key = tuple[int, int]  # (id of table spec, id of check)
+_Ran = tuple[Statement, list[tuple[_Key, CheckResult]]]  # a statement and its checks' results
 #: A failed statement with at most this many checks is re-run check by check; larger ones are bisected.
 _ONE_BY_ONE_UP_TO = 8
 
@@ -38,23 +39,41 @@ def run_checks(
     *,
     samples: int = 5,
     now: datetime | None = None,
+    threads: int = 1,
+    extra: Sequence[Callable[[Warehouse], CheckResult]] = (),
 ) -> QualityReport:
     """Plan `rules` for the warehouse's dialect, run them, and return the quality report.
 
     `samples`: failing rows fetched per failing check (0 = none). `now`: the clock freshness is judged
     against (default: the current UTC time). A warehouse that cannot be reached raises `WarehouseError`;
-    a failing query only errors the checks it belongs to.
+    a failing query only errors the checks it belongs to. `threads`: statements of different tables
+    run on up to this many connections at once; `extra`: more checks (dbt tests run as their own SQL)
+    that run in the same pool, after the fused statements, and are reported beside them.
     """
     started = time.perf_counter()
-    the_plan = plan(rules, warehouse.dialect, samples=samples)
+    dialect = warehouse.dialect
     clock = now or datetime.now(timezone.utc)
     results: dict[_Key, CheckResult] = {}
-    for statement in the_plan.statements:
-        for key, result in _run_statement(statement, warehouse, clock, samples):
-            results[key] = result
+
+    # Each table's statement is built by the worker that runs it, so building the next one (Python)
+    # overlaps the queries under way (the database's time, outside the GIL).
+    def fused(items: list[tuple[TableSpec, Check]]) -> Callable[[Warehouse], _Ran]:
+        def task(connection: Warehouse) -> _Ran:
+            st = statement_for(items, dialect, samples=samples)
+            return st, list(_run_statement(st, connection, clock, samples))
+
+        return task
+
+    tasks: list[Callable[[Warehouse], Any]] = [fused(items) for items in groups(rules, dialect)]
+    done = run_concurrently(warehouse, [*tasks, *extra], threads)
+    statements = []
+    for st, got in done[: len(tasks)]:
+        statements.append(st)
+        results.update(got)
     if samples > 0:
-        _fetch_samples(the_plan, results, warehouse, samples)
-    report = _report(rules, results, warehouse.dialect)
+        _fetch_samples(Plan(dialect, statements), results, warehouse, samples)
+    report = _report(rules, results, dialect)
+    _add(report, done[len(tasks) :])
     report.elapsed_s = time.perf_counter() - started
     return report
 
@@ -282,6 +301,17 @@ def _report(rules: RuleSet, results: dict[_Key, CheckResult], dialect: str) -> Q
                 tables[rel] = TableResult(relation=rel, checks=[], model=spec.target.model)
             tables[rel].checks.append(res)
     return QualityReport(tables=list(tables.values()), dialect=dialect)
+
+
+def _add(report: QualityReport, results: Sequence[CheckResult]) -> None:
+    """Put checks that ran outside the plan under their relations (tables in first-seen order)."""
+    tables = {t.relation: t for t in report.tables}
+    for res in results:
+        table = tables.get(res.relation)
+        if table is None:
+            table = tables[res.relation] = TableResult(relation=res.relation, checks=[], model=res.model)
+            report.tables.append(table)
+        table.checks.append(res)
 
 
 def _int(value: Any) -> int:

@@ -46,6 +46,9 @@ class CheckResult:
     failing_unit: str = "rows"
     affected_rows: int | None = None
     where: str | None = None  # the filter the check ran under, as written in the rule file
+    # How it ran: `fused` (one scan per table with the other checks) or `dbt_sql` (a dbt test's own
+    # compiled SQL, wrapped as dbt's test materialization wraps it).
+    engine: str = "fused"
 
     @property
     def score(self) -> float:
@@ -108,3 +111,10 @@ class QualityReport:
     def checks(self) -> list[CheckResult]:
         """Every check result, table by table."""
         return [c for t in self.tables for c in t.checks]
+
+    def engines(self) -> dict[str, int]:
+        """How many checks ran each way: `{"fused": n, "dbt_sql": m}` (both keys always present)."""
+        counts = {"fused": 0, "dbt_sql": 0}
+        for c in self.checks:
+            counts[c.engine] = counts.get(c.engine, 0) + 1
+        return counts

@@ -44,8 +44,9 @@ def status_for(check: Check, failed: bool) -> str:
 
 
 def fails_gate(check: CheckResult) -> bool:
-    """Whether this check alone fails the gate: error severity, and it failed or could not run."""
-    return check.severity != "warn" and check.status in ("fail", "error")
+    """Whether this check alone fails the gate: it could not run (whatever its severity: pipewatch did not
+    see the data, and dbt too exits 1 on an errored test), or it failed at error severity."""
+    return check.status == "error" or (check.severity != "warn" and check.status == "fail")
 
 
 def gate(
@@ -53,9 +54,8 @@ def gate(
 ) -> tuple[bool, list[str]]:
     """Whether a run passes the quality gate, and why not: the one quality gate of `check` and `after-run`.
 
-    Fails on an error-severity check that failed or errored, or an overall score below `min_score`.
-    `warn`-severity checks never fail the gate. `per_check=False` gives one reason for all failed
-    checks (after-run's verdict covers the whole run, and lists the checks in its quality section).
+    Fails on a check that `fails_gate` (failed at error severity, or could not run at all), or an overall
+    score below `min_score`. `per_check=False` gives one reason for all failed checks (after-run's verdict covers the whole run, and lists the checks in its quality section).
     """
     reasons: list[str] = []
     if report is None:

@@ -15,6 +15,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 
+from pipewatch.errors import exception_line
 from pipewatch.rules.spec import TableRef
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -118,7 +119,7 @@ def parse_relation(text: str, dialect: str) -> tuple[str, ...]:
     try:
         tokens = sqlglot.tokenize(text, read=dialect)
     except SqlglotError as exc:
-        raise SqlTextError(f"cannot read relation `{text}`: {_first_line(exc)}") from None
+        raise SqlTextError(f"cannot read relation `{text}`: {exception_line(exc)}") from None
     parts: list[str] = []
     expect_name = True
     for tok in tokens:
@@ -146,13 +147,13 @@ def parse_boolean(text: str, dialect: str, what: str = "expression") -> exp.Expr
     try:
         tokens = sqlglot.tokenize(text, read=dialect)
     except SqlglotError as exc:
-        raise SqlTextError(f"{what} is not valid SQL: {_first_line(exc)}") from None
+        raise SqlTextError(f"{what} is not valid SQL: {exception_line(exc)}") from None
     if any(t.token_type == TokenType.SEMICOLON for t in tokens):
         raise SqlTextError(f"{what} must be a single SQL expression without `;`")
     try:
         parsed = sqlglot.parse_one(text, read=dialect, into=exp.Condition)
     except SqlglotError as exc:
-        raise SqlTextError(f"{what} is not a single SQL expression: {_first_line(exc)}") from None
+        raise SqlTextError(f"{what} is not a single SQL expression: {exception_line(exc)}") from None
     for node in parsed.walk():
         node.pop_comments()  # comments never travel into generated SQL
         if isinstance(node, (exp.Query, exp.Subquery, exp.DDL, exp.DML, exp.Command)):
@@ -209,11 +210,6 @@ def name_key(name: str, dialect: str) -> str:
     return str(dialect_of(dialect).normalize_identifier(node).this)
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 # --- regular expressions ----------------------------------------------------------------------------
 
 #: Dialects whose regex engine is RE2 (no lookaround, no backreferences).
@@ -221,7 +217,8 @@ _RE2 = frozenset({"duckdb", "bigquery"})
 #: Dialects whose regex engine has no lookaround (POSIX-style engines).
 _NO_LOOKAROUND = _RE2 | {"snowflake", "redshift"}
 _LOOKAROUND = re.compile(r"\(\?<?[=!]")
-_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+# A backslash-digit preceded by an even number of backslashes (`\\1` is a literal backslash, then 1).
+_BACKREF = re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]|\(\?P=")
 
 
 def check_pattern(pattern: str, dialect: str) -> str | None:

@@ -60,6 +60,7 @@ def run_with_retries(
     strategy: Strategy | None = None,
     env: Mapping[str, str] | None = None,
     on_output: Callable[[str], None] | None = None,
+    on_idle: Callable[[], None] | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
     grace_s: float = DEFAULT_GRACE_S,
 ) -> RunSummary:
@@ -69,7 +70,8 @@ def run_with_retries(
     from the args, else DBT_PROJECT_DIR, else that directory or its nearest parent with a dbt_project.yml.
     `backoff` sets the waits (default: up to 5 s, doubling, at most 2 minutes), `sleep` performs them
     (inject one in tests), and `strategy` forces how failed nodes are rerun (`dbt retry` or `dbt build
-    --select`; default: the plan's choice by dbt version). `on_output` receives each line dbt prints,
+    --select`; default: the plan's choice by dbt version). `on_output` receives each line dbt prints (`on_idle`
+    is called while dbt is silent),
     `on_attempt` each finished attempt.
 
     A SIGTERM or SIGINT (in the main thread) is forwarded to dbt's process group; dbt gets `grace_s`
@@ -95,7 +97,7 @@ def run_with_retries(
             number = len(attempts) + 1
             results_file = target / RUN_RESULTS_FILE
             before = _stat_key(results_file)
-            executed = execute(pending.argv, workdir, environment, on_output, stops)
+            executed = execute(pending.argv, workdir, environment, on_output, stops, on_idle)
             fresh = results_file.exists() and _stat_key(results_file) != before
             run, saved, plan = _judge(target, fresh, number, executed, adapter)
             if run is not None and run.adapter_type:

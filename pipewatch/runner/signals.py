@@ -68,6 +68,10 @@ class StopSignals:
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
+            from pipewatch.runner.early import take_over
+
+            # A signal that came while dbt was started early (`runner.early`) counts as ours.
+            self.received = take_over()
             for signum in FORWARDED:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -83,6 +87,9 @@ class StopSignals:
     def running(self, group: int) -> Iterator[None]:
         """Mark process group `group` (dbt's pid, it leads its own group) as the one to forward to."""
         self._group = group
+        if self.received is not None:
+            # Told to stop before dbt was handed over: forward (again) and bound its grace period.
+            self._handle(self.received, None)
         try:
             yield
         finally:

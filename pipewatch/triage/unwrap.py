@@ -71,7 +71,7 @@ def first_line(message: str | None, width: int | None = None) -> str:
     longer line, ending it with `…`. "" for no message.
     """
     text = message or ""
-    line = next(iter(unwrap(text).body.splitlines()), "") or _first_raw_line(text)
+    line = _first_raw_line(unwrap(text).body) or _first_raw_line(text)
     if width is not None and len(line) > width:
         return line[: max(0, width - 1)] + "…"
     return line

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse
 
@@ -28,21 +29,31 @@ def open_warehouse(
     profiles_dir: Path | str | None = None,
     target: str | None = None,
     profile: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    threads: int | None = None,
+    catalog: str | None = None,
 ) -> DuckDBWarehouse | DbtAdapterWarehouse:
     """The warehouse a check run talks to: the DuckDB file `duckdb` natively when given, else the dbt
     profile of the project (as dbt picks it: `profiles_dir`, `target`, `profile`) through its adapter.
 
+    `vars` are dbt's `--vars`; `threads` caps the connections used at once (default: the profile's
+    threads); `catalog` attaches a DuckDB file under the catalog name dbt's SQL uses (a renamed copy).
     A DuckDB file opens read-only at once; a dbt profile is read and validated here (ConfigError) and
     connects on first use (WarehouseError, exit code 3, when it cannot).
     """
     if duckdb is not None:
         from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(duckdb)
+        return DuckDBWarehouse(duckdb, catalog=catalog, threads=threads)
     from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse
 
     return DbtAdapterWarehouse(
-        project_dir=project_dir, profiles_dir=profiles_dir, target=target, profile=profile
+        project_dir=project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        profile=profile,
+        vars=vars,
+        threads=threads,
     )
 
 

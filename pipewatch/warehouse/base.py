@@ -9,10 +9,11 @@ dbt adapters (Postgres, Snowflake, ...) implement the same protocol.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
@@ -60,6 +61,53 @@ def execute_all(warehouse: Warehouse, statements: Sequence[exp.Expr]) -> list[Qu
         results: list[QueryResult] = many(statements)
         return results
     return [warehouse.execute(s) for s in statements]
+
+
+T = TypeVar("T")
+
+
+def run_concurrently(
+    warehouse: Warehouse, tasks: Sequence[Callable[[Warehouse], T]], threads: int
+) -> list[T]:
+    """Run independent tasks, each given a warehouse connection, on up to `threads` connections at once.
+
+    A warehouse that offers `session()` (a context manager yielding a `Warehouse` on a connection of its
+    own) gets one session per worker thread, held for all the tasks that thread runs; otherwise the tasks
+    run one after the other on `warehouse`. Results come back in task order; the first exception a task
+    raised (a `WarehouseError`: the warehouse is gone) is raised once every worker has stopped.
+    """
+    session = getattr(warehouse, "session", None)
+    workers = min(threads, len(tasks))
+    if workers <= 1 or not callable(session):
+        return [task(warehouse) for task in tasks]
+    connect = getattr(warehouse, "connect", None)
+    if callable(connect):
+        connect()  # the warehouse's own connection belongs to this thread, not to the first worker's
+    results: list[Any] = [None] * len(tasks)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    pending = iter(range(len(tasks)))
+
+    def work() -> None:
+        try:
+            with session() as connection:
+                while not errors:
+                    with lock:
+                        index = next(pending, None)
+                    if index is None:
+                        return
+                    results[index] = tasks[index](connection)
+        except BaseException as exc:  # handed to the caller's thread below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=work, name=f"pipewatch-{i}", daemon=True) for i in range(workers)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def render(statement: exp.Expr | str, dialect: str) -> str:

@@ -21,7 +21,9 @@ import contextlib
 import dataclasses
 import os
 import re
+import threading
 from argparse import Namespace
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,8 @@ class DbtAdapterWarehouse:
         profiles_dir: Path | str | None = None,
         target: str | None = None,
         profile: str | None = None,
+        vars: Mapping[str, Any] | None = None,
+        threads: int | None = None,
     ) -> None:
         self.project_dir = Path(project_dir)
         self.profiles_dir = profiles_dir_for(profiles_dir, self.project_dir)
@@ -78,7 +82,10 @@ class DbtAdapterWarehouse:
             self.profiles_dir,
             target or os.environ.get("DBT_TARGET") or None,
             profile or os.environ.get("DBT_PROFILE") or None,
+            dict(vars or {}),
         )
+        #: How many connections independent statements may use at once: the profile's `threads`, as dbt.
+        self.threads: int = threads or int(getattr(self._config, "threads", None) or 1)
         credentials = self._config.credentials
         self.adapter_type: str = str(credentials.type)
         self.dialect: str = dialect_for(self.adapter_type)
@@ -126,6 +133,23 @@ class DbtAdapterWarehouse:
         self._stack = stack
         if noisy_loggers(self.dialect):
             _silence_client_logs(self.dialect, self._run)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[DbtAdapterWarehouse]:
+        """A connection of its own for the calling worker thread, held until the block ends.
+
+        dbt's connection manager keys connections by thread, so `execute` in this thread runs on it (see
+        `warehouse.base.run_concurrently`).
+        """
+        self.connect()
+        name = f"{CONNECTION_NAME}:{threading.current_thread().name}"
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self._adapter.connection_named(name))
+                _ = self._adapter.connections.get_thread_connection().handle
+            except Exception as exc:
+                raise self._unreachable("cannot connect to", exc) from None
+            yield self
 
     def execute(self, statement: exp.Expr | str) -> QueryResult:
         """Run one statement on the run's connection and fetch every row."""
@@ -242,10 +266,15 @@ def redact(message: str, secrets: list[str]) -> str:
     return message
 
 
+def env_secrets() -> list[str]:
+    """The values of the `DBT_ENV_SECRET_*` variables: dbt never prints them, nor does pipewatch."""
+    return [v for k, v in os.environ.items() if k.startswith("DBT_ENV_SECRET") and len(v) >= 3]
+
+
 def _secrets_of(credentials: Any) -> list[str]:
+    out = env_secrets()
     if not dataclasses.is_dataclass(credentials):
-        return []
-    out = []
+        return out
     for f in dataclasses.fields(credentials):
         value = getattr(credentials, f.name, None)
         if _SECRET_FIELD.search(f.name) and isinstance(value, str) and len(value) >= 3:
@@ -253,7 +282,9 @@ def _secrets_of(credentials: Any) -> list[str]:
     return out
 
 
-def _load_config(project_dir: Path, profiles_dir: Path, target: str | None, profile: str | None) -> Any:
+def _load_config(
+    project_dir: Path, profiles_dir: Path, target: str | None, profile: str | None, cli_vars: dict[str, Any]
+) -> Any:
     """dbt's RuntimeConfig for the project (or, without a dbt_project.yml, for the named profile alone)."""
     if not (profiles_dir / "profiles.yml").is_file():
         raise ConfigError(
@@ -279,28 +310,29 @@ def _load_config(project_dir: Path, profiles_dir: Path, target: str | None, prof
         target=target,
         profile=profile,
         threads=None,
-        vars={},
+        vars=cli_vars,
     )
     try:
-        # dbt's loaders read the global flags (PROFILES_DIR is also what profiles.yml's Jinja sees), and
-        # `env_var()` reads the invocation context dbt's CLI sets from the environment.
+        # dbt's `env_var()` reads the invocation context dbt's CLI sets up before anything renders.
         set_invocation_context(os.environ)
+        # dbt's loaders read the global flags (PROFILES_DIR is also what profiles.yml's Jinja sees).
         set_from_args(args, None)
         if has_project:
             return RuntimeConfig.from_args(args)
-        loaded = Profile.render(ProfileRenderer({}), None, profile, target, None)
+        loaded = Profile.render(ProfileRenderer(cli_vars), None, profile, target, None)
         project = PartialProject.from_dicts(
             str(project_dir),
             {"name": "pipewatch", "version": "1.0", "config-version": 2, "profile": loaded.profile_name},
             {},
             None,
-        ).render(DbtProjectYamlRenderer(loaded, {}))
+        ).render(DbtProjectYamlRenderer(loaded, cli_vars))
         return RuntimeConfig.from_parts(project, loaded, args)
     except ConfigError:
         raise
     except Exception as exc:  # dbt's DbtProfileError, DbtProjectError, validation errors, plugin errors
         where = profiles_dir / "profiles.yml"
-        raise ConfigError(f"{where}: {redact(dbt_message(exc), _raw_secrets(where))}") from None
+        secrets = _raw_secrets(where) + env_secrets()
+        raise ConfigError(f"{where}: {redact(dbt_message(exc), secrets)}") from None
 
 
 def _dbt_events_to_stderr() -> None:

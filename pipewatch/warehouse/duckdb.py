@@ -9,8 +9,10 @@ A connection handed in by the caller stays as the caller configured it.
 
 from __future__ import annotations
 
+import contextlib
 import glob
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,11 @@ class DuckDBWarehouse:
         *,
         read_only: bool = True,
         connection: Any | None = None,
+        catalog: str | None = None,
+        threads: int | None = None,
     ) -> None:
+        #: How many connections (cursors) independent statements may use at once (`run_concurrently`).
+        self.threads = threads or max(2, min(8, os.cpu_count() or 2))
         # Only connections pipewatch opened are locked down; the caller's own connection is theirs.
         self._sealed = connection is not None
         # Parquet registered before the lock, by DuckDB setting (allowed_paths / allowed_directories).
@@ -47,6 +53,8 @@ class DuckDBWarehouse:
             self._con = connection
         else:
             self._con = self._connect(path, read_only)
+            if path is not None and catalog and catalog != self._catalog():
+                self._con = self._attach_as(path, catalog, read_only)
         # DuckDB draws a progress bar on the terminal for long queries; pipewatch's output is its own.
         self._con.execute("SET enable_progress_bar = false")
         if path is not None:
@@ -72,6 +80,43 @@ class DuckDBWarehouse:
             return duckdb.connect(target, read_only=read_only and path is not None)
         except duckdb.Error as exc:
             raise WarehouseError(f"{target}: cannot open DuckDB database: {_message(exc)}") from None
+
+    def _catalog(self) -> str | None:
+        row = self._con.execute("SELECT current_database()").fetchone()
+        return str(row[0]) if row else None
+
+    def _attach_as(self, path: str | Path, catalog: str, read_only: bool) -> Any:
+        """The file attached under `catalog`: DuckDB names a file's catalog after the file, so a copy
+        (`ci.duckdb` of a `dev.duckdb` build) has another name than the one dbt compiled into its SQL."""
+        self._con.close()
+        con = duckdb.connect(":memory:")
+        options = [exp.AttachOption(this=exp.var("READ_ONLY"))] if read_only else []
+        attach = exp.Attach(
+            this=exp.alias_(exp.Literal.string(str(path)), exp.to_identifier(catalog, quoted=True)),
+            exists=False,
+            expressions=options,
+        )
+        use = exp.Use(this=exp.Table(this=exp.to_identifier(catalog, quoted=True)))
+        try:
+            con.execute(attach.sql(dialect="duckdb"))
+            con.execute(use.sql(dialect="duckdb"))
+        except duckdb.Error as exc:
+            con.close()
+            raise WarehouseError(f"{path}: cannot attach as catalog `{catalog}`: {_message(exc)}") from None
+        return con
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[_Cursor]:
+        """A cursor of its own for one worker thread (see `warehouse.base.run_concurrently`)."""
+        self._seal()
+        try:
+            cursor = self._con.cursor()
+        except duckdb.Error as exc:  # a closed connection has no cursors either
+            raise WarehouseError(f"DuckDB connection lost: {_message(exc)}") from None
+        try:
+            yield _Cursor(cursor)
+        finally:
+            cursor.close()
 
     def execute(self, statement: exp.Expr | str) -> QueryResult:
         """Run one statement and fetch its rows; a database error becomes `QueryError`."""
@@ -144,6 +189,22 @@ class DuckDBWarehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Cursor:
+    """One worker's DuckDB cursor as a `Warehouse`."""
+
+    dialect = "duckdb"
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, statement: exp.Expr | str) -> QueryResult:
+        """Run one statement on this cursor."""
+        return _run(self._cursor, render(statement, self.dialect))
+
+    def close(self) -> None:
+        """The session closes the cursor."""
 
 
 #: The settings that keep a sealed connection inside its database (DuckDB 1.1+ names).

@@ -171,7 +171,7 @@ def test_a_dbt_retry_that_exits_0_without_results_is_not_success(tmp_path: Path)
     )
     summary = json.loads(result.stdout)
     assert [a["exit_code"] for a in summary["attempts"]] == [1, 0]
-    assert summary["attempts"][1]["command"][2] == "retry"
+    assert summary["attempts"][1]["command"][4] == "retry"  # after `--log-format json`
     assert result.exit_code == 1 and summary["exit_code"] == 1 and not summary["succeeded"]
     assert "succeeded" not in summary["stopped"]
     assert "exited 0 but wrote no new run_results.json" in summary["stopped"]

@@ -1,4 +1,4 @@
-{{ config(tags=['slow']) }}
+{{ config(tags=['slow'], pre_hook="{{ slow_down() }}") }}
 {# Hourly stock per product and warehouse, replayed from the demand seen in order lines. About 1.6M
     rows: deliberately the heaviest model, so the build has a real critical path. #}
 

@@ -1,0 +1,1 @@
+select id, keep from {{ ref('stg_x') }}
