@@ -9,7 +9,7 @@ DBT_FLAGS := --project-dir $(EXAMPLE) --profiles-dir $(EXAMPLE)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: venv demo test lint typecheck unit bench clean test-latest lock
+.PHONY: venv demo test lint typecheck unit bench clean test-latest lock spark-venv java demo-spark
 
 # The venv installs the versions in constraints.txt (the ones the suite was last green with), so a
 # fresh machine gets what CI tested, whatever the registries serve today. It is reinstalled only when
@@ -23,6 +23,20 @@ $(BIN)/.pipewatch-installed: pyproject.toml $(CONSTRAINTS)
 
 venv: $(BIN)/.pipewatch-installed
 
+# Spark, the third engine: the `spark` extra (pyspark, dbt-spark's session method) and a JVM. Java comes
+# from Debian when there is none (as root, like CI; Spark 4 runs on 17 or 21, whichever Debian's default is).
+$(BIN)/.pipewatch-spark-installed: $(BIN)/.pipewatch-installed
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c $(CONSTRAINTS) -e '.[dev,spark]'
+	touch $@
+
+spark-venv: $(BIN)/.pipewatch-spark-installed
+
+java:
+	@command -v java >/dev/null || { echo "installing Java from Debian (default-jre-headless)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+
+SPARK_READY := $(shell command -v java >/dev/null && test -x $(BIN)/python && $(BIN)/python -c 'import pyspark' 2>/dev/null && echo yes)
+
 # dbt exits 1 when a node fails (the demo plants failures on purpose) and 2 when dbt itself crashes;
 # pipewatch exits 1 when its gate fails and 2/3 on bad input or a warehouse error. Only crashes fail the demo.
 demo: venv
@@ -32,6 +46,12 @@ demo: venv
 	$(DBT) build $(DBT_FLAGS); rc=$$?; [ $$rc -le 1 ] || exit $$rc
 	$(BIN)/pipewatch after-run --project-dir $(EXAMPLE); rc=$$?; [ $$rc -le 1 ] || exit $$rc
 
+# The demo on Spark (local[2], in the dbt and pipewatch processes; README "Spark"): the same seed, build
+# and after-run as `make demo`, then the rules and the dbt tests pushed down into Spark.
+demo-spark: spark-venv java
+	DBT_TARGET=spark $(MAKE) --no-print-directory demo
+	DBT_TARGET=spark $(BIN)/pipewatch check --project-dir $(EXAMPLE) --dbt-tests --samples 2; rc=$$?; [ $$rc -le 1 ] || exit $$rc
+
 lint: venv
 	$(BIN)/ruff check pipewatch tests benchmarks
 	$(BIN)/ruff format --check pipewatch tests benchmarks
@@ -40,6 +60,8 @@ typecheck: venv
 	$(BIN)/mypy
 
 unit: venv
+	@[ "$(SPARK_READY)" = yes ] || echo "note: the Spark tests (-m spark) skip: no java or no pyspark here; \
+	make spark-venv java enables them"
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit

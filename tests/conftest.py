@@ -80,7 +80,7 @@ def build_example(tmp: Path, *extra: str, freshness: bool = True) -> BuiltProjec
     assert seeded.returncode in (0, 1), seeded.stdout + seeded.stderr
     freshness_exit = -1
     if freshness:
-        checked = run_dbt(project, "source", "freshness")
+        checked = run_dbt(project, "source", "freshness", *extra)
         assert checked.returncode in (0, 1), checked.stdout + checked.stderr
         freshness_exit = checked.returncode
     built = run_dbt(project, "build", *extra)

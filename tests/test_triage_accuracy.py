@@ -54,9 +54,8 @@ def test_every_entry_is_well_formed(name: str) -> None:
         assert entry["category"] in CATEGORIES
         assert FAMILY.get(entry["adapter"], entry["adapter"]) in WAREHOUSES
         assert entry["message"].strip()
-        assert entry["source"].startswith("https://github.com/") or entry["source"].startswith(
-            "artifact corpus"
-        )
+        # public threads, the shared artifact corpus, or errors this project's own Spark runs produced
+        assert entry["source"].startswith(("https://github.com/", "artifact corpus", "captured here: "))
 
 
 def test_labelled_set_is_large_and_covers_every_warehouse() -> None:

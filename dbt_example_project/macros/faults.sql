@@ -5,12 +5,12 @@
 
 {#- Parse a text column of whole cents. A strict cast is what the 2024-06 refactor shipped: one
     unparseable value ('N/A') fails the whole model with a DuckDB conversion error. The fixed
-    version uses try_cast and lets staging drop the unparseable rows. -#}
+    version uses a try-parse (macros/portable.sql) and lets staging drop the unparseable rows. -#}
 {% macro parse_cents(column) -%}
     {%- if faults_enabled() -%}
-        cast({{ column }} as integer)
+        {{ strict_parse_int(column) }}
     {%- else -%}
-        try_cast({{ column }} as integer)
+        {{ try_parse_int(column) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -43,9 +43,10 @@
   ]) }}
 {%- endmacro %}
 
+{#- Spark targets have no database: the relation is schema.table there. -#}
 {% macro audit_relation(schema=none, table_name=none) -%}
   {{ return(api.Relation.create(
-      database=target.database,
+      database=(target.database if target.database is defined else none),
       schema=schema or var('pipewatch_audit_schema', target.schema),
       identifier=table_name or var('pipewatch_audit_table', 'pipewatch_audit'))) }}
 {%- endmacro %}

@@ -273,8 +273,14 @@ $pipewatch$
   {{ return("select if(pw_q.pw_message is null, 1, error(pw_q.pw_message)) as pipewatch_assert from (" ~ query_sql ~ ") pw_q") }}
 {%- endmacro %}
 
+{#- Spark evaluates a SELECT only when its rows are fetched, and a hook's rows never are (dbt-spark's
+    session method): CACHE TABLE runs the query at once, so raise_error fires. The cached one-row view
+    is named per model and invocation, so a second model's assertion never meets the first's. -#}
 {% macro spark__raise_if_message(query_sql) -%}
-  {{ return("select case when pw_q.pw_message is not null then raise_error(pw_q.pw_message) end as pipewatch_assert from (" ~ query_sql ~ ") pw_q") }}
+  {%- set model_part = (this | string if this is defined else 'hook') -%}
+  {%- set run_part = (invocation_id if invocation_id is defined else '') -%}
+  {%- set name = ('pipewatch_assert_' ~ model_part ~ '_' ~ run_part).replace('.', '_').replace('-', '_').replace('`', '').replace('"', '') -%}
+  {{ return("cache table " ~ name ~ " as select case when pw_q.pw_message is not null then raise_error(pw_q.pw_message) end as pipewatch_assert from (" ~ query_sql ~ ") pw_q") }}
 {%- endmacro %}
 
 {% macro databricks__raise_if_message(query_sql) -%}

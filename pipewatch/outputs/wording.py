@@ -145,7 +145,8 @@ def failing_count(check: CheckResult) -> str | None:
 def describe(check: CheckResult) -> str:
     """What a check found, in words: counts and ratio, the row count, the freshness lag or the error."""
     if check.status == "error":
-        return f"could not run: {check.message or 'query failed'}"
+        # The database's first line; the rest (a Spark logical plan) stays in the JSON view.
+        return f"could not run: {first_line(check.message, width=400) or 'query failed'}"
     if check.type == "row_count":
         limits = " and ".join(f"{k} {v:,}" for k, v in check.threshold.items())
         return plural(check.total_rows or 0, "row") + (f" (expected {limits})" if limits else "")

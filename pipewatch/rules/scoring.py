@@ -66,7 +66,10 @@ def gate(
         failed = []
     for c in failed:
         if c.status == "error":
-            reasons.append(f"{c.check_id}: check could not run: {c.message or 'query failed'}")
+            said = (
+                next(iter((c.message or "").splitlines()), "") or "query failed"
+            )  # a gate reason is one line
+            reasons.append(f"{c.check_id}: check could not run: {said}")
         elif c.status == "fail":
             unit = "rows" if c.failing_unit == "rows" else f"{c.failing_unit}"
             if c.type in PASS_FAIL_TYPES:

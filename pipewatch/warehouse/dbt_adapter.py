@@ -32,7 +32,7 @@ from sqlglot import exp
 from pipewatch.errors import ConfigError, WarehouseError
 from pipewatch.triage.unwrap import unwrap
 from pipewatch.warehouse.base import QueryError, QueryResult, render
-from pipewatch.warehouse.dialects import dialect_for
+from pipewatch.warehouse.dialects import dialect_for, noisy_loggers
 
 CONNECTION_NAME = "pipewatch"
 #: Credential fields whose values never appear in a message.
@@ -131,6 +131,8 @@ class DbtAdapterWarehouse:
             raise self._unreachable("cannot connect to", exc) from None
         self._adapter = adapter
         self._stack = stack
+        if noisy_loggers(self.dialect):
+            _silence_client_logs(self.dialect, self._run)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[DbtAdapterWarehouse]:
@@ -156,7 +158,9 @@ class DbtAdapterWarehouse:
         try:
             return self._run(sql)
         except Exception as exc:
-            message = self._message(exc)
+            # Line breaks kept: the first line is the database's diagnosis (what the views show), the
+            # rest its detail (Spark's logical plan), kept for --format json.
+            message = redact(dbt_message(exc, one_line=False), self._secrets)
             if not self._alive():
                 raise self._unreachable("lost the connection to", exc) from None
             raise QueryError(message, sql) from None
@@ -217,11 +221,41 @@ class DbtAdapterWarehouse:
         return redact(dbt_message(exc), self._secrets)
 
 
-def dbt_message(exc: BaseException) -> str:
-    """A dbt exception's message on one line, without dbt's `Runtime Error` style header."""
+def _silence_client_logs(dialect: str, run: Any) -> None:
+    """Quiet an in-process database client (Spark: pyspark's loggers and the JVM's log4j), whose logs
+    would bury pipewatch's report under a stack trace per failed query. The errors still arrive as
+    exceptions, which is how pipewatch reports them."""
+    import logging
+    import sys
+
+    try:
+        run("SELECT 1")  # dbt-spark's session starts the JVM on the first statement, not on connect
+    except Exception:
+        return  # the connection's real error surfaces on the first check, with its message
+    make: Any = logging.getLogger
+    if "pyspark" in sys.modules:
+        # pyspark's own loggers must be of its class: it logs to them with keyword context.
+        from pyspark.logger import PySparkLogger
+
+        make = PySparkLogger.getLogger
+        from pyspark import SparkContext
+
+        context = SparkContext._active_spark_context
+        if context is not None:
+            context.setLogLevel("OFF")
+    for name in noisy_loggers(dialect):
+        make(name).setLevel(logging.CRITICAL + 1)
+
+
+def dbt_message(exc: BaseException, one_line: bool = True) -> str:
+    """A dbt exception's message without dbt's `Runtime Error` style headers (dbt-spark wraps twice), on
+    one line, or (`one_line=False`) one line per line of the database's message."""
     text = str(getattr(exc, "msg", None) or exc)
     # A message that is nothing but a header still says something: keep it rather than the class name.
     body = unwrap(text).body or text
+    if not one_line:
+        lines = [" ".join(line.split()) for line in body.splitlines()]
+        return "\n".join(line for line in lines if line) or type(exc).__name__
     return " ".join(body.split()) or type(exc).__name__
 
 

@@ -13,8 +13,11 @@ from pipewatch.errors import ConfigError
 @dataclass(frozen=True, slots=True)
 class Engine:
     """One database engine: its sqlglot `dialect`, dbt adapter types, DB-API driver modules, the
-    regex (case-insensitive) its "no such table" errors match ("" when pipewatch knows none), and
-    whether a table's independent check passes run as separate statements (`split_passes`).
+    regex (case-insensitive) its "no such table" errors match ("" when pipewatch knows none),
+    whether a table's independent check passes run as separate statements (`split_passes`), and the
+    Python loggers of its in-process client that pipewatch silences (`noisy_loggers`: pyspark logs
+    every failed query as a JSON record with the whole JVM stack trace on stderr; the error itself
+    reaches pipewatch as the exception it raises).
 
     Split where the engine runs each query on every core and charges nothing per query (DuckDB:
     measured faster than one statement cross-joining the passes); fused, so each column is scanned
@@ -26,6 +29,7 @@ class Engine:
     drivers: tuple[str, ...] = ()
     missing_table: str = ""
     split_passes: bool = False
+    noisy_loggers: tuple[str, ...] = ()
 
 
 ENGINES: tuple[Engine, ...] = (
@@ -44,7 +48,16 @@ ENGINES: tuple[Engine, ...] = (
     Engine(
         "databricks", ("databricks",), ("databricks",), r"table or view not found|TABLE_OR_VIEW_NOT_FOUND"
     ),
-    Engine("spark", ("spark", "glue"), ("pyhive",), r"table or view not found|TABLE_OR_VIEW_NOT_FOUND"),
+    # Spark through dbt-spark (thrift, ODBC or an in-process `session`). dbt-spark forces ANSI mode off:
+    # a bad cast is NULL, not an error; integer overflow wraps; division by zero is NULL. pipewatch's
+    # counts do not depend on it (see README, "Spark").
+    Engine(
+        "spark",
+        ("spark", "glue"),
+        ("pyhive", "pyspark"),
+        r"table or view not found|TABLE_OR_VIEW_NOT_FOUND",
+        noisy_loggers=("py4j", "pyspark", "SQLQueryContextLogger", "DataFrameQueryContextLogger"),
+    ),
     Engine("trino", ("trino", "starburst"), ("trino",)),
     Engine("athena", ("athena",)),
     Engine("clickhouse", ("clickhouse",)),
@@ -86,6 +99,11 @@ def dialect_for(adapter_type: str) -> str:
 def driver_dialect(module: str) -> str | None:
     """The dialect of a DB-API connection whose class lives in `module` (None when unknown)."""
     return DRIVER_DIALECTS.get(module.split(".")[0])
+
+
+def noisy_loggers(dialect: str) -> tuple[str, ...]:
+    """Python loggers of `dialect`'s in-process client that pipewatch silences (empty for most)."""
+    return next((e.noisy_loggers for e in ENGINES if e.dialect == dialect and e.noisy_loggers), ())
 
 
 def is_missing_table(message: str) -> bool:

@@ -15,7 +15,7 @@ cleaned as (
         last_name,
         first_name || ' ' || last_name as full_name,
         lower(trim(email)) as email,
-        regexp_matches(lower(trim(email)), '^[^@ ]+@[^@ ]+\.[a-z]+$') as is_valid_email,
+        {{ pipewatch.regex_search('lower(trim(email))', '^[^@ ]+@[^@ ]+\\.[a-z]+$') }} as is_valid_email,
         upper(country_code) as country_code,
         created_at,
         _loaded_at
@@ -24,8 +24,23 @@ cleaned as (
 
 )
 
+{%- if faults_enabled() %}
+
 select * from cleaned
-{%- if not faults_enabled() %}
+{%- else %},
+
 -- the CRM re-sends changed customers: keep the latest version of each
-qualify row_number() over (partition by customer_id order by _loaded_at desc) = 1
+ranked as (
+
+    select
+        cleaned.*,
+        row_number() over (partition by customer_id order by _loaded_at desc) as version_rank
+    from cleaned
+
+)
+
+select
+    customer_id, first_name, last_name, full_name, email, is_valid_email, country_code, created_at, _loaded_at
+from ranked
+where version_rank = 1
 {%- endif %}

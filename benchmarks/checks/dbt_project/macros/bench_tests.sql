@@ -12,7 +12,12 @@ where {{ column_name }} < {{ min_value }} or {{ column_name }} > {{ max_value }}
 
 {% test matches_regex(model, column_name, pattern) %}
 select * from {{ model }}
+{% if target.type == 'spark' -%}
+{#- Spark reads backslash as an escape in string literals: `\.` must reach it as `\\.` -#}
+where not ({{ column_name }} rlike '{{ pattern | replace('\\', '\\\\') }}')
+{% else -%}
 where not regexp_matches({{ column_name }}, '{{ pattern }}')
+{%- endif %}
 {% endtest %}
 
 {% test expression_is_true(model, expression) %}

@@ -20,8 +20,7 @@ warehouses as (
 
 hours as (
 
-    select range as snapshot_at
-    from range(timestamp '2023-01-01', timestamp '2024-06-01', interval 1 hour)
+    select * from {{ hourly_series(inventory_start(), '2024-06-01 00:00:00') }}
 
 ),
 
@@ -33,10 +32,10 @@ movements as (
         warehouses.warehouse_code,
         hours.snapshot_at,
         -- pseudo-random but deterministic hourly sales around the observed demand
-        round(demand.units_per_day / 24.0 * 40 * (hash(demand.product_id, warehouses.warehouse_id, hours.snapshot_at) % 1000) / 1000.0) as units_sold,
+        round(demand.units_per_day / 24.0 * 40 * {{ noise_1000('demand.product_id', 'warehouses.warehouse_id', 'hours.snapshot_at') }} / 1000.0) as units_sold,
         -- weekly replenishment on Monday 06:00
         case
-            when dayofweek(hours.snapshot_at) = 1 and hour(hours.snapshot_at) = 6
+            when {{ iso_weekday('hours.snapshot_at') }} = 1 and extract(hour from hours.snapshot_at) = 6
                 then ceil(demand.units_per_day * 7 * 20 + 5)
             else 0
         end as units_received

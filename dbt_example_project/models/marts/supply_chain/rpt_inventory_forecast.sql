@@ -3,7 +3,7 @@
    snapshots) and days of cover per product and warehouse. The second heaviest model, downstream
    of the first: together they form the build's critical path. #}
 
-with hourly as (
+with windowed as (
 
     select
         product_id,
@@ -13,13 +13,28 @@ with hourly as (
         units_sold,
         stock_on_hand,
         avg(units_sold) over trailing_week as avg_hourly_units_7d,
-        quantile_cont(units_sold, 0.95) over trailing_week as p95_hourly_units_7d
+        {{ window_quantile_state('units_sold', 0.95, 'trailing_week') }} as p95_state
     from {{ ref('fct_inventory_snapshots') }}
     window trailing_week as (
         partition by product_id, warehouse_id
         order by snapshot_at
         rows between 167 preceding and current row
     )
+
+),
+
+hourly as (
+
+    select
+        product_id,
+        warehouse_id,
+        warehouse_code,
+        snapshot_at,
+        units_sold,
+        stock_on_hand,
+        avg_hourly_units_7d,
+        {{ window_quantile_final('p95_state', 0.95) }} as p95_hourly_units_7d
+    from windowed
 
 ),
 
@@ -32,9 +47,9 @@ daily as (
         cast(snapshot_at as date) as snapshot_date,
         sum(units_sold) as units_sold,
         min(stock_on_hand) as min_stock,
-        arg_max(stock_on_hand, snapshot_at) as closing_stock,
-        arg_max(avg_hourly_units_7d, snapshot_at) * 24 as avg_daily_units_7d,
-        arg_max(p95_hourly_units_7d, snapshot_at) * 24 as p95_daily_units_7d
+        {{ value_at_max('stock_on_hand', 'snapshot_at') }} as closing_stock,
+        {{ value_at_max('avg_hourly_units_7d', 'snapshot_at') }} * 24 as avg_daily_units_7d,
+        {{ value_at_max('p95_hourly_units_7d', 'snapshot_at') }} * 24 as p95_daily_units_7d
     from hourly
     group by product_id, warehouse_id, warehouse_code, cast(snapshot_at as date)
 
