@@ -121,9 +121,13 @@ def test_after_run_and_check_share_the_quality_gate() -> None:
     from pipewatch.rules.scoring import gate
     from tests.factories import make_check, make_quality
 
-    # A warn-severity check that could not run never fails either gate (README: warn checks never do).
+    # A warn-severity check that could not run fails both gates alike: pipewatch did not see the data.
     quality = make_quality([make_check("range", column="amount", status="error", severity="warn")])
     run = make_run([make_node("model.shop.ok")], [make_result("model.shop.ok", "success")])
-    assert gate(quality) == (True, [])
-    assert decide_gate(run, [], [], quality).passed
-    assert analyze(run, load_config(Path("."), env={}), quality=quality).gate.passed
+    assert not gate(quality)[0]
+    assert not decide_gate(run, [], [], quality).passed
+    assert not analyze(run, load_config(Path("."), env={}), quality=quality).gate.passed
+    # One that ran and failed only warns, in both.
+    warned = make_quality([make_check("range", column="amount", status="warn", severity="warn")])
+    assert gate(warned) == (True, [])
+    assert decide_gate(run, [], [], warned).passed
