@@ -23,7 +23,7 @@ from pipewatch.history.store import HistoryStore
 from pipewatch.lineage import Graph
 from pipewatch.schema_changes import ColumnChange, columns_digest, diff_columns
 from pipewatch.schema_changes.column_lineage import analyze_sql
-from pipewatch.schema_changes.impact import SqlColumns, explains, schema_gate, trace_impact
+from pipewatch.schema_changes.impact import PARSE_BUDGET, SqlColumns, explains, schema_gate, trace_impact
 from pipewatch.schema_changes.snapshot import catalog_refusal, take_snapshot
 from pipewatch.schema_changes.tracking import SchemaTracking
 from tests.factories import make_node, make_result, make_run
@@ -145,17 +145,21 @@ def _two_model_run(child_sql: str | None) -> tuple[Any, Graph]:
     return run, Graph.from_run(run)
 
 
-def test_unparsable_sql_falls_back_to_table_level() -> None:
-    run, graph = _two_model_run("select y from stg_x where ((")
+def _trace_drop_of_y(
+    child_sql: str, stg_columns: list[str], budget: int = PARSE_BUDGET
+) -> tuple[ColumnChange, SqlColumns]:
+    """Trace `stg_x` dropping `y` to a child with `child_sql`, `stg_x` having `stg_columns` (VARCHAR)."""
+    run, graph = _two_model_run(child_sql)
     change = ColumnChange(STG, "db.main.stg_x", "y", "dropped", "VARCHAR")
-    sql = SqlColumns(
-        run,
-        graph,
-        {STG: list(cols(("id", "INTEGER")))},
-        lambda u: run.result_by_id()[u].compiled_code,
-        "duckdb",
-    )
+    columns = {STG: list(cols(*((name, "INTEGER" if name == "id" else "VARCHAR") for name in stg_columns)))}
+    code = {r.unique_id: r.compiled_code for r in run.results}.get
+    sql = SqlColumns(run, graph, columns, code, "duckdb", budget)
     trace_impact([change], run, graph, sql)
+    return change, sql
+
+
+def test_unparsable_sql_falls_back_to_table_level() -> None:
+    change, _ = _trace_drop_of_y("select y from stg_x where ((", ["id"])
     assert change.precision == "table" and change.downstream == ["model.shop.child"]
     assert change.exposures == ["exposure.shop.dash"] and change.owners == ["bi@example.com"]
     # Table-level: only a message naming the column ties a failure to the change.
@@ -164,33 +168,14 @@ def test_unparsable_sql_falls_back_to_table_level() -> None:
 
 
 def test_a_child_reading_other_columns_is_not_listed() -> None:
-    run, graph = _two_model_run('select id from "db"."main"."stg_x"')
-    change = ColumnChange(STG, "db.main.stg_x", "y", "dropped", "VARCHAR")
-    sql = SqlColumns(
-        run,
-        graph,
-        {STG: list(cols(("id", "INTEGER"), ("y", "VARCHAR")))},
-        lambda u: run.result_by_id()[u].compiled_code,
-        "duckdb",
-    )
-    trace_impact([change], run, graph, sql)
+    change, sql = _trace_drop_of_y('select id from "db"."main"."stg_x"', ["id", "y"])
     assert change.downstream == [] and change.precision == "column"
     assert sql.parsed == 0  # its SQL never names `y`: not even parsed
 
 
 def test_past_the_parse_budget_readers_are_listed_at_table_precision() -> None:
     # Parseable SQL that reads `y`: with a budget of 0 it is not parsed, yet still listed, never missed.
-    run, graph = _two_model_run('select y from "db"."main"."stg_x"')
-    change = ColumnChange(STG, "db.main.stg_x", "y", "dropped", "VARCHAR")
-    sql = SqlColumns(
-        run,
-        graph,
-        {STG: list(cols(("id", "INTEGER"), ("y", "VARCHAR")))},
-        lambda u: run.result_by_id()[u].compiled_code,
-        "duckdb",
-        budget=0,
-    )
-    trace_impact([change], run, graph, sql)
+    change, sql = _trace_drop_of_y('select y from "db"."main"."stg_x"', ["id", "y"], budget=0)
     assert sql.parsed == 0 and sql.over_budget == 1
     assert change.precision == "table" and change.downstream == ["model.shop.child"]
 
