@@ -12,57 +12,25 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import BuiltProject, dbt_executable, pipewatch_executable
+from tests.webhook_server import Arrived, Webhook, serving
 
 pytestmark = pytest.mark.dbt
 SLOW_S = 3
 
 
-@dataclass
-class Hook:
-    """A Slack stand-in: every POST body with its arrival time (monotonic)."""
-
-    url: str = ""
-    posts: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-
-    def texts(self) -> list[str]:
-        return [json.dumps(body) for _, body in self.posts]
-
-
 @pytest.fixture(scope="module")
-def hook() -> Iterator[Hook]:
-    found = Hook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            found.posts.append((time.monotonic(), json.loads(raw)))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    found.url = f"http://127.0.0.1:{server.server_address[1]}/services/T0/B0/secretsecret"
-    yield found
-    server.shutdown()
-    server.server_close()
+def hook() -> Iterator[Webhook]:
+    with serving("/services/T0/B0/secretsecret") as found:
+        yield found
 
 
 @dataclass
@@ -86,7 +54,7 @@ def _copy(faulty_build: BuiltProject, where: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def piped(faulty_build: BuiltProject, tmp_path_factory: pytest.TempPathFactory, hook: Hook) -> Piped:
+def piped(faulty_build: BuiltProject, tmp_path_factory: pytest.TempPathFactory, hook: Webhook) -> Piped:
     """`dbt build --log-format json | pipewatch watch --slack -`, the pipe timed line by line."""
     project = _copy(faulty_build, tmp_path_factory.mktemp("watch"))
     dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
@@ -117,7 +85,11 @@ def piped(faulty_build: BuiltProject, tmp_path_factory: pytest.TempPathFactory, 
     out_file.close()
     err_file.close()
     done = subprocess.CompletedProcess(watch.args, watch.returncode, out, err)
-    return Piped(project, b"".join(log), done, failure_at, completed_at, list(hook.posts))
+    return Piped(project, b"".join(log), done, failure_at, completed_at, _posts(hook.arrived))
+
+
+def _posts(arrived: list[Arrived]) -> list[tuple[float, dict[str, Any]]]:
+    return [(a.at, a.body) for a in arrived]
 
 
 def _kinds(posts: list[tuple[float, dict[str, Any]]]) -> list[str]:
@@ -226,10 +198,10 @@ def test_sigint_stops_with_a_summary(piped: Piped, tmp_path: Path) -> None:
 
 
 def test_pipewatch_run_streams_alerts_and_the_summary(
-    faulty_build: BuiltProject, tmp_path: Path, hook: Hook
+    faulty_build: BuiltProject, tmp_path: Path, hook: Webhook
 ) -> None:
     project = _copy(faulty_build, tmp_path)
-    before = len(hook.posts)
+    before = len(hook.arrived)
     done = subprocess.run(
         [pipewatch_executable(), "run", "--no-live", "--slack", "--max-retries", "0", "--",
          dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir", str(project)],
@@ -238,7 +210,7 @@ def test_pipewatch_run_streams_alerts_and_the_summary(
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Done. PASS=" in done.stderr  # dbt's own lines, decoded from its JSON log
     assert '"info"' not in done.stderr  # never the raw JSON
-    posts = [json.dumps(b) for _, b in hook.posts[before:]]
+    posts = [json.dumps(a.body) for a in hook.arrived[before:]]
     assert any("while dbt is still running" in p for p in posts)
     assert "Already alerted during the run" in posts[-1]
     assert "--log-format json" in done.stdout  # the attempt table shows what ran
