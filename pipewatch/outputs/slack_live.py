@@ -22,7 +22,14 @@ from pipewatch.config import Config
 from pipewatch.outputs.delivery import DeliveryPolicy, mask_secrets, post_json
 from pipewatch.outputs.escaping import slack_escape
 from pipewatch.outputs.slack import KIND_MESSAGE, NotifyReport, flush_outbox, webhook_from
-from pipewatch.outputs.slack_message import MAX_TEXT, _code, _context, _header, _section, fit_lines
+from pipewatch.outputs.slack_message import (
+    MAX_TEXT,
+    code_span,
+    context_block,
+    fit_lines,
+    header_block,
+    section_block,
+)
 from pipewatch.outputs.slack_plan import FAILURE, failure_fingerprint
 from pipewatch.outputs.wording import cut, first_line, short_id
 
@@ -37,7 +44,7 @@ _ICON = {"error": ":x:", "fail": ":x:", "partial success": ":warning:", "warn": 
 
 
 def _names(ids: Sequence[str], total: int | None = None) -> str:
-    shown = ", ".join(_code(short_id(i)) for i in ids[:SHOW])
+    shown = ", ".join(code_span(short_id(i)) for i in ids[:SHOW])
     more = (total if total is not None else len(ids)) - min(len(ids), SHOW)
     return shown + (f" and {more} more" if more > 0 else "")
 
@@ -73,7 +80,7 @@ def _where(alert: Mapping[str, Any], project: str | None) -> str:
     inv = alert.get("invocation_id")
     bits = [f"project {slack_escape(project)}" if project else "dbt build"]
     if inv:
-        bits.append(f"invocation {_code(str(inv)[:8])}")
+        bits.append(f"invocation {code_span(str(inv)[:8])}")
     return " · ".join(bits)
 
 
@@ -85,14 +92,16 @@ def live_message(
     title = slack_escape(str(alert.get("title") or kind))
     if kind == "live_failure":
         blocks = [
-            _header(f":rotating_light: {alert.get('title')}"),
-            _context(f"while dbt is still running · {_where(alert, project)}"),
+            header_block(f":rotating_light: {alert.get('title')}"),
+            context_block(f"while dbt is still running · {_where(alert, project)}"),
         ]
-        blocks += [_section(_node_lines(n)) for n in list(alert.get("nodes") or [])[:SHOW]]
+        blocks += [section_block(_node_lines(n)) for n in list(alert.get("nodes") or [])[:SHOW]]
         risk = [*alert.get("exposures_at_risk", [])]
         if risk:
             owners = ", ".join(slack_escape(o) for o in alert.get("owners_at_risk", []))
-            blocks.append(_context(f"At risk: {_names(risk)}" + (f" · owners {owners}" if owners else "")))
+            blocks.append(
+                context_block(f"At risk: {_names(risk)}" + (f" · owners {owners}" if owners else ""))
+            )
         text = f"pipewatch: {title}"
     elif kind == "live_running_long":
         detail = (
@@ -101,7 +110,7 @@ def live_message(
         )
         if alert.get("owner"):
             detail += f" · owner {slack_escape(alert['owner'])}"
-        blocks = [_section(f":hourglass_flowing_sand: {detail}"), _context(_where(alert, project))]
+        blocks = [section_block(f":hourglass_flowing_sand: {detail}"), context_block(_where(alert, project))]
         text = f"pipewatch: {title}"
     else:
         blocks = _summary_blocks(alert, project, gate)
@@ -125,9 +134,9 @@ def _summary_blocks(alert: Mapping[str, Any], project: str | None, gate: str | N
     if gate:
         lines.append(slack_escape(gate))
     blocks = [
-        _header(f"{icon} {alert.get('title')}"),
-        _section(fit_lines(lines)),
-        _context(_where(alert, project)),
+        header_block(f"{icon} {alert.get('title')}"),
+        section_block(fit_lines(lines)),
+        context_block(_where(alert, project)),
     ]
     return blocks
 

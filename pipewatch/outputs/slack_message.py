@@ -43,7 +43,8 @@ def alerted_checks(outcome: Outcome) -> list[CheckResult]:
     return [c for c in outcome.quality.checks if fails_gate(c) and c.check_id not in failed_nodes]
 
 
-def _code(text: object) -> str:
+def code_span(text: object) -> str:
+    """`text` as inline code in Slack mrkdwn: escaped, one line, no backticks inside."""
     return "`" + slack_escape(str(text).replace("`", "'").replace("\n", " ")) + "`"
 
 
@@ -63,20 +64,23 @@ def fit_lines(lines: Sequence[str], limit: int = MAX_TEXT, noun: str = "more") -
     return "\n".join(out)
 
 
-def _section(text: str) -> dict[str, Any]:
+def section_block(text: str) -> dict[str, Any]:
+    """A Block Kit section of mrkdwn `text`, cut to Slack's limit."""
     return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, MAX_TEXT)}}
 
 
-def _context(text: str) -> dict[str, Any]:
+def context_block(text: str) -> dict[str, Any]:
+    """A Block Kit context line of mrkdwn `text`, cut to Slack's limit."""
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, MAX_TEXT)}]}
 
 
-def _header(text: str) -> dict[str, Any]:
+def header_block(text: str) -> dict[str, Any]:
+    """A Block Kit header of plain `text`, cut to Slack's header limit."""
     return {"type": "header", "text": {"type": "plain_text", "text": cut(text, MAX_HEADER), "emoji": True}}
 
 
 def _ids(ids: Sequence[str], limit: int = SHOW_IDS) -> str:
-    shown = ", ".join(_code(short_id(i)) for i in ids[:limit])
+    shown = ", ".join(code_span(short_id(i)) for i in ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
@@ -148,7 +152,7 @@ def _has_impact(failure: Failure) -> bool:
 def _failure_lines(failure: Failure, outcome: Outcome, config: Config, *, quote: bool = True) -> list[str]:
     icon = _STATUS_ICON.get(failure.status, ":x:")
     who = mention_for(failure, outcome, config)
-    name = _code(failure.node.name or short_id(failure.unique_id))
+    name = code_span(failure.node.name or short_id(failure.unique_id))
     lines = [f"{icon} *{name}* {slack_escape(failure.status)}{_action_text(failure, who)}"]
     message = first_line(failure.message, width=280)
     if message and quote:
@@ -214,7 +218,7 @@ def _failure_sections(failures: Sequence[Failure], outcome: Outcome, config: Con
         common = next(iter(messages)) if len(messages) == 1 else None
         title = f"*{slack_escape(category)}* · {slack_escape(members[0].classification.action)}"
         if signature and signature != "none":
-            title += f" · {_code(signature)}"
+            title += f" · {code_span(signature)}"
         lines = [title + f" — {len(members)} failed"]
         if common:
             lines.append("> " + slack_escape(common))
@@ -233,7 +237,7 @@ def _failure_sections(failures: Sequence[Failure], outcome: Outcome, config: Con
 
 def _check_line(check: CheckResult) -> str:
     icon = ":x:" if check.status in ("fail", "error") else ":warning:"
-    where = f" on {_code(check.relation)}" if check.relation else ""
+    where = f" on {code_span(check.relation)}" if check.relation else ""
     if check.status == "error":
         detail = slack_escape(first_line(check.message, width=200) or "check could not run")
     elif check.failing_rows is not None:
@@ -242,13 +246,13 @@ def _check_line(check: CheckResult) -> str:
         detail = f"{check.failing_rows:,}{total} {unit} failing"
     else:
         detail = slack_escape(check.status)
-    return f"{icon} {_code(check.name)}{where}: {detail}"
+    return f"{icon} {code_span(check.name)}{where}: {detail}"
 
 
 def _anomaly_line(a: Anomaly) -> str:
     arrow = "↑" if a.direction == "up" else "↓"
     return (
-        f"• {_code(short_id(a.unique_id))} {slack_escape(a.metric)} {a.value:,.6g} {arrow} "
+        f"• {code_span(short_id(a.unique_id))} {slack_escape(a.metric)} {a.value:,.6g} {arrow} "
         f"(expected {a.expected_low:,.6g}–{a.expected_high:,.6g}, {a.points} runs)"
     )
 
@@ -275,7 +279,7 @@ def _run_context(outcome: Outcome) -> str:
     if run.elapsed_time:
         bits.append(f"{run.elapsed_time:.0f}s")
     if run.invocation_id:
-        bits.append(f"invocation {_code(run.invocation_id[:8])}")
+        bits.append(f"invocation {code_span(run.invocation_id[:8])}")
     text = " · ".join(bits)
     if not outcome.gate.passed and outcome.gate.reasons:
         text += "\n*Gate failed:*\n" + "\n".join(
@@ -303,8 +307,8 @@ def build_alert_message(
     if checks is None:
         checks = alerted_checks(outcome)
     anomalies = list(outcome.anomalies if anomalies is None else anomalies)
-    head: list[dict[str, Any]] = [_header(_headline(outcome)), _context(_run_context(outcome))]
-    body: list[dict[str, Any]] = [_section(t) for t in _failure_sections(failures, outcome, config)]
+    head: list[dict[str, Any]] = [header_block(_headline(outcome)), context_block(_run_context(outcome))]
+    body: list[dict[str, Any]] = [section_block(t) for t in _failure_sections(failures, outcome, config)]
     if outcome.quality is not None and (checks or failures):
         title = f"*Quality score {outcome.quality.score:.3f}*"
         if config.min_score is not None:
@@ -313,22 +317,24 @@ def build_alert_message(
         lines += [_check_line(c) for c in checks[:SHOW_CHECKS]]
         if len(checks) > SHOW_CHECKS:
             lines.append(f"_…and {len(checks) - SHOW_CHECKS} more failing checks_")
-        body.append(_section(fit_lines(lines, noun="more checks")))
+        body.append(section_block(fit_lines(lines, noun="more checks")))
     if anomalies:
         lines = ["*Anomalies* (against this project's history)"]
         lines += [_anomaly_line(a) for a in anomalies[:SHOW_ANOMALIES]]
         if len(anomalies) > SHOW_ANOMALIES:
             lines.append(f"_…and {len(anomalies) - SHOW_ANOMALIES} more anomalies_")
-        body.append(_section(fit_lines(lines, noun="more anomalies")))
+        body.append(section_block(fit_lines(lines, noun="more anomalies")))
     tail: list[dict[str, Any]] = []
     if suppressed:
-        tail.append(_context(f"Still failing, already announced and unchanged: {_ids(list(suppressed))}"))
+        tail.append(
+            context_block(f"Still failing, already announced and unchanged: {_ids(list(suppressed))}")
+        )
     if config.report_url:
-        tail.append(_section(":bar_chart: " + _link(config.report_url, "Open the pipewatch report")))
+        tail.append(section_block(":bar_chart: " + _link(config.report_url, "Open the pipewatch report")))
     room = MAX_BLOCKS - 1 - len(head) - 1 - len(tail)  # one spare (late-delivery note), one divider
     if len(body) > room:
         dropped = len(body) - (room - 1)
-        body = [*body[: room - 1], _section(f"_…and {dropped} more sections (see the report)_")]
+        body = [*body[: room - 1], section_block(f"_…and {dropped} more sections (see the report)_")]
     blocks = [*head, {"type": "divider"}, *body, *tail]
     return {"text": cut(_plain_fallback(outcome), MAX_TEXT), "blocks": blocks}
 
@@ -345,12 +351,12 @@ def build_resolved_message(outcome: Outcome, resolved: Sequence[str]) -> dict[st
     run = outcome.run
     context = f"dbt {slack_escape(run.command or '')}".strip()
     if run.invocation_id:
-        context += f" · invocation {_code(run.invocation_id[:8])}"
+        context += f" · invocation {code_span(run.invocation_id[:8])}"
     return {
         "text": cut(
             f"pipewatch: resolved on {slack_escape(_where(outcome))}: {len(resolved)} passing again", MAX_TEXT
         ),
-        "blocks": [_section(fit_lines([text])), _context(context)],
+        "blocks": [section_block(fit_lines([text])), context_block(context)],
     }
 
 
@@ -359,7 +365,7 @@ def late_note(payload: dict[str, Any], attempts: int, created_at: float) -> dict
     if attempts <= 0:
         return payload
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(created_at))
-    note = _context(f":hourglass: Delivered late: queued {stamp}, {attempts} earlier attempt(s) failed")
+    note = context_block(f":hourglass: Delivered late: queued {stamp}, {attempts} earlier attempt(s) failed")
     blocks = list(payload.get("blocks") or [])
     if len(blocks) < MAX_BLOCKS:
         blocks.append(note)
