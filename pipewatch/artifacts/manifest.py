@@ -332,6 +332,8 @@ def _default_name(unique_id: str) -> str:
 
 
 _NO_CONFIG = _Config()
+#: The materializations nearly every node has, already normalized.
+_MATERIALIZED: dict[Scalar, str] = {m: m for m in ("view", "table", "incremental", "ephemeral", "test", "seed")}
 
 
 def _to_node(
@@ -348,7 +350,9 @@ def _to_node(
         meta = top
     else:
         meta = {**top, **configured}
-    group = _text(raw.group) or _text(config.group)
+    group = raw.group if raw.group is None else _text(raw.group)
+    if group is None and config.group is not None:
+        group = _text(config.group)
     owner = owner_text(meta.get("owner")) if meta else None
     if owner is None and raw.source_meta:
         owner = owner_text(raw.source_meta.get("owner"))
@@ -372,7 +376,7 @@ def _to_node(
         database=sys.intern(raw.database) if raw.database else raw.database,
         schema=sys.intern(raw.schema) if raw.schema else raw.schema,
         alias=alias or raw.alias,
-        materialization=_text(config.materialized),
+        materialization=_MATERIALIZED.get(config.materialized) or _text(config.materialized),
         tags=_tags(raw.tags, config.tags) if raw.tags or config.tags else (),
         owner=owner,
         depends_on=depends_on,
@@ -422,22 +426,30 @@ def _test_info(raw: _Node, config: _Config, parents: tuple[str, ...]) -> TestInf
         elif generic:
             attached = _tested_parent(kwargs.get("model"), parents)
     column = _text(raw.column_name) or _text(kwargs.get("column_name"))
-    severity = sys.intern((_text(config.severity) or "error").lower())
+    severity = config.severity
+    # dbt writes the same few spellings on every test ("ERROR", "count(*)", "!= 0"): looked up
+    # in `_SAME` before being stripped and interned one by one.
+    where, fail_calc, warn_if, error_if = config.where, config.fail_calc, config.warn_if, config.error_if
     return TestInfo(
         name=sys.intern((metadata.name if metadata and metadata.name else None) or raw.name or ""),
         namespace=_shared(metadata.namespace if metadata else None),
         kwargs=kwargs,
         column_name=column,
         attached_node=_shared(attached),
-        severity=severity,
-        where=_text(config.where),
-        fail_calc=_text(config.fail_calc),
-        warn_if=_text(config.warn_if),
-        error_if=_text(config.error_if),
+        severity=_SEVERITY.get(severity) or sys.intern((_text(severity) or "error").lower()),
+        where=None if where is None else _text(where),
+        fail_calc=_SAME.get(fail_calc) or _text(fail_calc),
+        warn_if=_SAME.get(warn_if) or _text(warn_if),
+        error_if=_SAME.get(error_if) or _text(error_if),
         generic=generic,
-        limit=_limit(config.limit),
+        limit=None if config.limit is None else _limit(config.limit),
         compiled_code=raw.compiled_code or raw.compiled_sql,
     )
+
+
+#: dbt's default test configs, as written in every manifest, to their normalized values.
+_SAME: dict[Scalar, str] = {text: text for text in ("count(*)", "!= 0")}
+_SEVERITY: dict[Scalar, str] = {"ERROR": "error", "WARN": "warn", "error": "error", "warn": "warn"}
 
 
 def _limit(value: Scalar) -> int | None:

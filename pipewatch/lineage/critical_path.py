@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import NodeResult, Run
@@ -103,7 +105,7 @@ def critical_path(run: Run, graph: Graph, *, test_gates: bool | None = None) -> 
         return CriticalPath((), (), 0.0)
     gating = uses_test_gates(run, graph, weights) if test_gates is None else test_gates
     with gc_paused():
-        parents, order = _run_parents(graph, weights, gating)
+        parents, _, order, _ = run_edges(graph, weights, gating)
     n = len(graph.ids)
     pos = [0] * n
     for k, v in enumerate(order):
@@ -146,16 +148,37 @@ def critical_path(run: Run, graph: Graph, *, test_gates: bool | None = None) -> 
     return CriticalPath(tuple(ids[v] for v in path), times, sum(times))
 
 
-def _run_parents(graph: Graph, weights: dict[int, float], gating: bool) -> tuple[list[list[int]], list[int]]:
-    """The parent lists (manifest + build edges) and a topological order covering them."""
-    if not gating:
-        return graph.parent_idx, graph.order_idx()
+class RunEdges(NamedTuple):
+    """The edges a build waits on (manifest + `dbt build`'s test gates), in both directions, with a
+    topological order; `broken` lists the (parent, child) edges dropped to break cycles, which go
+    backwards in `order`."""
+
+    parents: list[list[int]]
+    children: list[list[int]]
+    order: list[int]
+    broken: list[tuple[int, int]]
+
+
+def run_edges(graph: Graph, weights: Mapping[int, float], gating: bool) -> RunEdges:
+    """The edges the executed vertices of `weights` wait on: the manifest's, plus (when `gating`)
+    the tests that gate the models below them and unit tests placed before their model. The graph's
+    own lists are returned, not copied, when nothing is added."""
     kinds = graph.kinds
-    tests = [i for i in weights if kinds[i] == "test"]
-    extra = gated_by(graph, tests)
-    units = [i for i in weights if kinds[i] == "unit_test"]
+    tests = [i for i in weights if kinds[i] == "test"] if gating else []
+    units = [i for i in weights if kinds[i] == "unit_test"] if gating else []
+    key = ("run_edges", frozenset(tests), frozenset(units))
+    edges = graph.memo.get(key)
+    if edges is None:
+        edges = graph.memo[key] = _run_edges(graph, tests, units)
+    return cast(RunEdges, edges)
+
+
+def _run_edges(graph: Graph, tests: list[int], units: list[int]) -> RunEdges:
+    extra = gated_by(graph, tests) if tests else {}
     if not extra and not units:
-        return graph.parent_idx, graph.order_idx()
+        order = graph.order_idx()
+        broken = [(graph.index[p], graph.index[c]) for p, c in graph.broken_edges]
+        return RunEdges(graph.parent_idx, graph.child_idx, order, broken)
     base_parents, base_children = graph.parent_idx, graph.child_idx
     parents = list(base_parents)
     children = list(base_children)
@@ -184,8 +207,8 @@ def _run_parents(graph: Graph, weights: dict[int, float], gating: bool) -> tuple
                 own(children, base_children, p).append(u)
         own(parents, base_parents, model).append(u)
         own(children, base_children, u).append(model)
-    order, _ = kahn(parents, children)
-    return parents, order
+    order, broken = kahn(parents, children)
+    return RunEdges(parents, children, order, broken)
 
 
 def bottlenecks(

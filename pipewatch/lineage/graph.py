@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import chain
+from typing import Any
 
 from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import Node, Run
@@ -48,6 +49,7 @@ class Graph:
         "ids",
         "index",
         "kinds",
+        "memo",
         "nodes",
         "parent_idx",
     )
@@ -78,6 +80,9 @@ class Graph:
         self._position: list[int] | None = None
         #: Edges (parent, child) that `topological_order` ignored to break cycles.
         self.broken_edges: tuple[tuple[str, str], ...] = ()
+        #: Structures derived from the graph by other rooms, computed once per key (the build's
+        #: run edges are asked for by the critical path and again by the what-if simulator).
+        self.memo: dict[Hashable, Any] = {}
 
     # ----------------------------------------------------------------- building
 

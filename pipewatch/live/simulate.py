@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import Run
-from pipewatch.lineage.critical_path import _run_parents
+from pipewatch.lineage.critical_path import run_edges
 from pipewatch.lineage.graph import Graph
+from pipewatch.lineage.impact import SKIPPED
 
 #: Expected seconds for a node when history knows neither it nor any node of its type: the
 #: order of a small warehouse query (the example project's models take 0.1-0.4 s, a typical
@@ -83,20 +84,22 @@ class Simulator:
         self.weight: dict[int, float] = {
             index[u]: max(float(s), 0.0) for u, s in durations.items() if u in index
         }
-        parents, order = _run_parents(graph, self.weight, test_gates)
-        n = len(graph.ids)
-        pos = [0] * n
-        for k, v in enumerate(order):
-            pos[v] = k
-        # Keep only edges that go forward in the order (a cycle's dropped edges go back).
-        self.parents: list[list[int]] = [[p for p in ps if pos[p] < pos[v]] for v, ps in enumerate(parents)]
-        children: list[list[int]] = [[] for _ in range(n)]
-        for v, ps in enumerate(self.parents):
-            for p in ps:
-                children[p].append(v)
-        self.children = children
+        parents, children, order, broken = run_edges(graph, self.weight, test_gates)
+        if broken:
+            # Keep only edges that go forward in the order (a cycle's dropped edges go back).
+            pos = [0] * len(graph.ids)
+            for k, v in enumerate(order):
+                pos[v] = k
+            parents = [[p for p in ps if pos[p] < pos[v]] for v, ps in enumerate(parents)]
+            children = [[c for c in cs if pos[c] > pos[v]] for v, cs in enumerate(children)]
+        elif parents is graph.parent_idx:
+            pos = graph.position()
+        else:
+            pos = [0] * len(graph.ids)
+            for k, v in enumerate(order):
+                pos[v] = k
+        self.parents, self.children, self.pos = parents, children, pos
         self.order = order
-        self.pos = pos
         self._alive: list[tuple[int, int]] | None = None  # (position, vertex) not yet finished
 
     def _indices(self, ids: Collection[str]) -> set[int]:
@@ -135,44 +138,66 @@ class Simulator:
                 busy.append((max(weight.get(v, 0.0) - elapsed, 0.0), v))
                 mark[v] = 2
         heapq.heapify(busy)
-        waiting = [0] * len(pos)
+        # Vertices without a weight (sources, unselected or skipped nodes) take no thread and no
+        # time: they are passed the moment their parents are done instead of queueing for a thread,
+        # which gives the same schedule (their children come later in `order` either way) and keeps
+        # a build that skipped most of its DAG from paying heap operations for every skip.
+        free: list[int] = []
         ready: list[int] = []  # positions in `order`: the smallest is the next dbt would take
-        alive = self._alive if prune and self._alive is not None else list(enumerate(order))
-        if prune:
-            self._alive = [kv for kv in alive if mark[kv[1]] != 1]
-        for k, v in alive:
-            if mark[v]:
-                continue
-            count = 0
-            for p in parents[v]:
-                if mark[p] != 1:
-                    count += 1
-            waiting[v] = count
-            if not count:
+        if not finished and not running and not prune:
+            # A whole build from the start (after-run's what-if): every parent is still to run.
+            waiting = [len(ps) for ps in parents]
+            starts = [(k, v) for k, v in enumerate(order) if not waiting[v]]
+        else:
+            waiting = [0] * len(pos)
+            starts = []
+            alive = self._alive if prune and self._alive is not None else list(enumerate(order))
+            if prune:
+                self._alive = [kv for kv in alive if mark[kv[1]] != 1]
+            for k, v in alive:
+                if mark[v]:
+                    continue
+                count = 0
+                for p in parents[v]:
+                    if mark[p] != 1:
+                        count += 1
+                waiting[v] = count
+                if not count:
+                    starts.append((k, v))
+        for k, v in starts:
+            if v in weight:
                 ready.append(k)
+            else:
+                free.append(v)
+        heapq.heapify(ready)
         push, pop = heapq.heappush, heapq.heappop
         now = end = 0.0
-        while ready or busy:
+        while True:
+            while free:
+                for c in children[free.pop()]:
+                    waiting[c] -= 1
+                    if not waiting[c]:
+                        if c in weight:
+                            push(ready, pos[c])
+                        else:
+                            free.append(c)
             while ready and len(busy) < threads:
                 v = order[pop(ready)]
-                w = weight.get(v)
-                if w is None:  # no thread, no time: its children may start now
-                    for c in children[v]:
-                        waiting[c] -= 1
-                        if not waiting[c]:
-                            push(ready, pos[c])
-                    continue
+                w = weight[v]
                 if trace is not None:
                     trace.append((self.graph.ids[v], now, now + w))
                 push(busy, (now + w, v))
             if not busy:
-                continue
+                break
             now, v = pop(busy)
             end = max(end, now)
             for c in children[v]:
                 waiting[c] -= 1
                 if not waiting[c]:
-                    push(ready, pos[c])
+                    if c in weight:
+                        push(ready, pos[c])
+                    else:
+                        free.append(c)
         return end
 
     def critical_path_s(
@@ -188,15 +213,14 @@ class Simulator:
             if (v := index.get(uid)) is not None
         }
         best = [0.0] * len(self.pos)
-        top = 0.0
+        parents = self.parents
         for v in self.order:
             if v in done:
                 continue
-            here = max((best[p] for p in self.parents[v]), default=0.0)
-            here += left[v] if v in left else weight.get(v, 0.0)
-            best[v] = here
-            top = max(top, here)
-        return top
+            ps = parents[v]
+            here = max([best[p] for p in ps]) if ps else 0.0
+            best[v] = here + (left[v] if v in left else weight.get(v, 0.0))
+        return max(best, default=0.0)
 
     def what_if(
         self,
@@ -216,10 +240,12 @@ class Simulator:
 def run_what_if(run: Run, graph: Graph, threads: int) -> WhatIf | None:
     """The finished build re-planned at half, double and four times its `threads`, with each node's
     recorded execution time; None when no result has a duration. For after-run's critical path."""
+    # Skipped nodes ran nothing: they take no thread in the re-plan either, which spares a build
+    # that skipped most of its DAG thousands of zero-length events per simulation.
     durations = {
         r.unique_id: max(float(r.execution_time), 0.0)
         for r in run.results
-        if r.unique_id in graph.index and r.execution_time is not None
+        if r.unique_id in graph.index and r.execution_time is not None and r.status != SKIPPED
     }
     if not durations:
         return None
