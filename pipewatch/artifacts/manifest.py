@@ -333,7 +333,9 @@ def _default_name(unique_id: str) -> str:
 
 _NO_CONFIG = _Config()
 #: The materializations nearly every node has, already normalized.
-_MATERIALIZED: dict[Scalar, str] = {m: m for m in ("view", "table", "incremental", "ephemeral", "test", "seed")}
+_MATERIALIZED: dict[Scalar, str] = {
+    m: m for m in ("view", "table", "incremental", "ephemeral", "test", "seed")
+}
 
 
 def _to_node(
