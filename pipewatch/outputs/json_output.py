@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from pipewatch import __version__
-from pipewatch.analysis import Outcome
-from pipewatch.live.simulate import WhatIf
 from pipewatch.outputs.wording import iso_utc
-from pipewatch.rules.results import QualityReport
-from pipewatch.schema_changes.model import ColumnChange
+
+if TYPE_CHECKING:  # `pipewatch check` renders JSON without loading the run analysis
+    from pipewatch.analysis import Outcome
+    from pipewatch.live.simulate import WhatIf
+    from pipewatch.rules.results import QualityReport
+    from pipewatch.schema_changes.model import ColumnChange
 
 
 def quality_dict(quality: QualityReport | None) -> dict[str, Any] | None:

@@ -13,15 +13,29 @@ without schema changes costs a few dict look-ups.
 
 from __future__ import annotations
 
-from pipewatch.schema_changes.diff import diff_columns
-from pipewatch.schema_changes.model import (
-    CHANGE_KINDS,
-    ColumnChange,
-    Snapshot,
-    columns_digest,
-)
-from pipewatch.schema_changes.snapshot import SnapshotRequest, take_snapshot
-from pipewatch.schema_changes.tracking import SchemaTracking, observe
+from typing import TYPE_CHECKING
+
+from pipewatch.facade import lazy_names
+
+# Resolved lazily (PEP 562): naming `schema_changes.model` (the views do) must not load
+# the tracking, the configuration and the lineage.
+if TYPE_CHECKING:
+    from pipewatch.schema_changes.diff import diff_columns
+    from pipewatch.schema_changes.model import CHANGE_KINDS, ColumnChange, Snapshot, columns_digest
+    from pipewatch.schema_changes.snapshot import SnapshotRequest, take_snapshot
+    from pipewatch.schema_changes.tracking import SchemaTracking, observe
+
+_HOMES = {
+    "diff_columns": "diff",
+    "CHANGE_KINDS": "model",
+    "ColumnChange": "model",
+    "Snapshot": "model",
+    "columns_digest": "model",
+    "SnapshotRequest": "snapshot",
+    "take_snapshot": "snapshot",
+    "SchemaTracking": "tracking",
+    "observe": "tracking",
+}
 
 __all__ = [
     "CHANGE_KINDS",
@@ -34,3 +48,5 @@ __all__ = [
     "observe",
     "take_snapshot",
 ]
+
+__getattr__ = lazy_names(__name__, _HOMES, globals())
