@@ -58,6 +58,8 @@ class _Config(Struct):
     warn_if: Scalar = None
     error_if: Scalar = None
     limit: Scalar = None
+    store_failures: Scalar = None
+    store_failures_as: Scalar = None
 
 
 class _TestMetadata(Struct):
@@ -437,6 +439,8 @@ def _test_info(raw: _Node, config: _Config, parents: tuple[str, ...]) -> TestInf
         generic=generic,
         limit=_limit(config.limit),
         compiled_code=raw.compiled_code or raw.compiled_sql,
+        store_failures=config.store_failures if isinstance(config.store_failures, bool) else None,
+        store_failures_as=_text(config.store_failures_as),
     )
 
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from pipewatch.warehouse.base import Warehouse
 
 RulesInput = str | Path | Mapping[str, Any] | RuleSet
+#: Why a `--duckdb FILE` run cannot store a test's failures (pipewatch opens the file read-only).
+_READ_ONLY = "pipewatch opens a --duckdb file read-only: check through the dbt profile to store them"
 
 
 def check_dataframe(
@@ -63,6 +65,7 @@ def run_quality(
     selected: Collection[str] | None = None,
     threads: int | None = None,
     compiled: Compiled | None = None,
+    store_failures: bool = False,
 ) -> QualityReport:
     """Run a project's quality checks on `warehouse`: its rule files and/or (`dbt_tests`) its dbt tests.
 
@@ -72,7 +75,9 @@ def run_quality(
     dbt tests (`selected` unique ids only, when given) that cannot be fused run as dbt runs them, their
     compiled SQL wrapped as dbt's test materialization does; every statement runs on up to `threads`
     connections at once (default: the warehouse's `threads`, the profile's for a dbt profile).
-    `compiled`: SQL dbt compiled for this run for tests the artifacts have none for.
+    `compiled`: SQL dbt compiled for this run for tests the artifacts have none for. Tests that store
+    their failures (their config, or `store_failures`: dbt's `--store-failures`) write them where dbt
+    would, in schemas created first, as dbt's `create_schemas` does.
     """
     path = rules_location(config, rules_path)
     if path is None and not dbt_tests:
@@ -94,7 +99,14 @@ def run_quality(
             selected=selected,
             compiled={**_compiled_in_results(run), **(compiled.sql if compiled else {})},
             missing=compiled.problem if compiled else None,
+            store_failures=store_failures,
+            recompiled=compiled.sql if compiled and store_failures else None,
+            read_only=None if callable(getattr(warehouse, "commit", None)) else _READ_ONLY,
         )
+        if any(t.store is not None and t.sql is not None for t in imported.sql_tests):
+            from pipewatch.rules.dbt_store import prepare_stores
+
+            imported.sql_tests = prepare_stores(warehouse, imported.sql_tests)
         ruleset.tables.extend(imported.tables)
         ruleset.files.append("<dbt tests>")
         extra = [t.run for t in imported.sql_tests]
@@ -119,14 +131,16 @@ def check_project(
     vars: Mapping[str, Any] | None = None,
     threads: int | None = None,
     manifest_path: Path | None = None,
+    store_failures: bool = False,
 ) -> QualityReport:
     """Open the project's warehouse, run its checks (`run_quality`), and close it whatever happens.
 
     What `pipewatch check` and after-run call. The warehouse is the DuckDB file `duckdb` (attached under
     the manifest's database name when the file is a renamed copy), else the dbt profile of `project_dir`
     (default `config.project_dir`; `profiles_dir`, `target`, `profile`, dbt's `vars`). `select`/`exclude`
-    pick dbt tests with dbt's syntax, resolved by dbt's selector on `manifest_path`. The rule files are
-    looked up first, so a missing rules path is reported as such, not as a missing dbt profile.
+    pick dbt tests with dbt's syntax, resolved by dbt's selector on `manifest_path`; `store_failures` is
+    dbt's `--store-failures`. The rule files are looked up first, so a missing rules path is reported as
+    such, not as a missing dbt profile.
     """
     from pipewatch.warehouse import open_warehouse
 
@@ -161,12 +175,18 @@ def check_project(
     compiled = None
     if dbt_tests and run is not None:
         dialect = warehouse.dialect if warehouse is not None else "duckdb"
-        names = _uncompiled(run, dialect, selected)
+        names = _uncompiled(run, dialect, selected, store_failures)
         if names:
             from pipewatch.rules.dbt_compile import compile_tests
 
             compiled = compile_tests(
-                names, project_dir=root, profiles_dir=profiles_dir, target=target, profile=profile, vars=vars
+                names,
+                project_dir=root,
+                profiles_dir=profiles_dir,
+                target=target,
+                profile=profile,
+                vars=vars,
+                store_failures=store_failures,
             )
     warehouse = warehouse if warehouse is not None else opened(duckdb)
     try:
@@ -179,6 +199,7 @@ def check_project(
             samples=samples,
             selected=selected,
             compiled=compiled,
+            store_failures=store_failures,
         )
     finally:
         warehouse.close()
@@ -189,12 +210,28 @@ def _compiled_in_results(run: Run) -> dict[str, str]:
     return {r.unique_id: r.compiled_code for r in run.results if r.compiled_code}
 
 
-def _uncompiled(run: Run, dialect: str, selected: Collection[str] | None) -> list[str]:
-    """Names of the tests that must run as dbt SQL and that no artifact has compiled SQL for."""
+def _uncompiled(
+    run: Run, dialect: str, selected: Collection[str] | None, store_failures: bool = False
+) -> list[str]:
+    """Names of the tests that must run as dbt SQL and that no artifact has compiled SQL for; with
+    `store_failures`, also every test that stores its failures only because of that flag, since dbt's
+    SQL for it depends on the flag (`not_null` selects `*` instead of the column when it stores)."""
     from pipewatch.rules.dbt_tests import dbt_test_rules
 
     if "manifest" not in run.schema_versions:
         return []
+    flagged = []
+    if store_failures:
+        flagged = [
+            n.name
+            for uid, n in run.nodes.items()
+            if n.test is not None
+            and n.enabled
+            and n.test.store_failures is None
+            and (selected is None or uid in selected)
+        ]
+        if flagged:
+            return sorted(set(flagged) | set(_uncompiled(run, dialect, selected)))
     compiled = _compiled_in_results(run)
     lacking = [
         n

@@ -19,6 +19,13 @@ from typing import Any
 
 #: dbt's own entry point, run by the interpreter pipewatch runs in (the same dbt it imports).
 _DBT = "from dbt.cli.main import cli; cli()"
+#: The same, with `--store-failures` on: `dbt compile` has no such flag, and dbt's SQL for some tests
+#: depends on it (`not_null` and dbt-utils' `expression_is_true` select `*` when they store failures), so
+#: the flag's default for commands without it (dbt's own `FLAGS_DEFAULTS`) is set before dbt starts.
+_DBT_STORING = (
+    "import dbt.cli.flags as f; f.FLAGS_DEFAULTS['STORE_FAILURES'] = True; "
+    "from dbt.cli.main import cli; cli()"
+)
 
 
 @dataclass(slots=True)
@@ -38,8 +45,10 @@ def compile_tests(
     profile: str | None = None,
     vars: Mapping[str, Any] | None = None,
     timeout_s: float = 600,
+    store_failures: bool = False,
 ) -> Compiled:
-    """Run `dbt compile` on the tests named `names` and return their compiled SQL."""
+    """Run `dbt compile` on the tests named `names` and return their compiled SQL (`store_failures`: as
+    `dbt test --store-failures` compiles them)."""
     from pipewatch.artifacts.manifest import load_manifest
     from pipewatch.errors import PipewatchError
     from pipewatch.warehouse.dbt_adapter import env_secrets, redact
@@ -48,7 +57,8 @@ def compile_tests(
     if not chosen:
         return Compiled()
     with tempfile.TemporaryDirectory(prefix="pipewatch-compile-") as tmp:
-        cmd = [sys.executable, "-c", _DBT, "--no-use-colors", "compile", "--quiet"]
+        entry = _DBT_STORING if store_failures else _DBT
+        cmd = [sys.executable, "-c", entry, "--no-use-colors", "compile", "--quiet"]
         cmd += ["--project-dir", str(project_dir), "--target-path", tmp, "--log-path", tmp]
         cmd += ["--select", *chosen]
         for flag, value in (("--profiles-dir", profiles_dir), ("--target", target), ("--profile", profile)):
