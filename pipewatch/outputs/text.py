@@ -242,8 +242,9 @@ def render_quality_text(
     paint = _Painter(color)
     lines = [_quality_header(report, paint)]
     engines = report.engines()
-    if engines["dbt_sql"]:
-        lines.append(f"  {engines['fused']} fused, {engines['dbt_sql']} as dbt SQL")
+    if engines["dbt_sql"] or engines.get("dbt_unit"):
+        summary = f"  {engines['fused']} fused, {engines['dbt_sql']} as dbt SQL"
+        lines.append(summary + (f", {engines['dbt_unit']} unit tests" if engines.get("dbt_unit") else ""))
     width = min(max((len(_s(c.name)) for c in report.checks), default=0), _NAME_WIDTH)
     for table in report.tables:
         lines += ["", paint(table.relation, bold=True) + f"  score {table.score:.3f}"]

@@ -19,13 +19,15 @@ from pipewatch.rules.spec import RuleSet
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
 if TYPE_CHECKING:
-    from pipewatch.artifacts.model import Run
+    from pipewatch.artifacts.model import Node, Run
     from pipewatch.config import Config
     from pipewatch.rules.dbt_compile import Compiled
+    from pipewatch.rules.dbt_unit import UnitRun
     from pipewatch.warehouse.base import Warehouse
 
 RulesInput = str | Path | Mapping[str, Any] | RuleSet
 #: Why a `--duckdb FILE` run cannot store a test's failures (pipewatch opens the file read-only).
+_UNIT_NO_PROFILE = "dbt runs unit tests through the project's dbt profile: check without --duckdb to run them"
 _READ_ONLY = "pipewatch opens a --duckdb file read-only: check through the dbt profile to store them"
 
 
@@ -66,6 +68,7 @@ def run_quality(
     threads: int | None = None,
     compiled: Compiled | None = None,
     store_failures: bool = False,
+    units: UnitRun | None = None,
 ) -> QualityReport:
     """Run a project's quality checks on `warehouse`: its rule files and/or (`dbt_tests`) its dbt tests.
 
@@ -77,7 +80,8 @@ def run_quality(
     connections at once (default: the warehouse's `threads`, the profile's for a dbt profile).
     `compiled`: SQL dbt compiled for this run for tests the artifacts have none for. Tests that store
     their failures (their config, or `store_failures`: dbt's `--store-failures`) write them where dbt
-    would, in schemas created first, as dbt's `create_schemas` does.
+    would, in schemas created first, as dbt's `create_schemas` does. `units`: the selected dbt unit
+    tests, judged by dbt (`rules.dbt_unit`), reported beside the other checks.
     """
     path = rules_location(config, rules_path)
     if path is None and not dbt_tests:
@@ -110,6 +114,8 @@ def run_quality(
         ruleset.tables.extend(imported.tables)
         ruleset.files.append("<dbt tests>")
         extra = [t.run for t in imported.sql_tests]
+        if units is not None:
+            extra += [_unit_task(units, node) for node in units.tests]
     pool = threads or int(getattr(warehouse, "threads", 1) or 1)
     return run_checks(ruleset, warehouse, samples=samples, now=now, threads=pool, extra=extra)
 
@@ -188,6 +194,19 @@ def check_project(
                 vars=vars,
                 store_failures=store_failures,
             )
+    units = _start_units(
+        run if dbt_tests else None,
+        selected,
+        duckdb=duckdb,
+        # dbt-duckdb holds its file open: pipewatch connects to it only once dbt is done.
+        wait=warehouse is None or warehouse.dialect == "duckdb",
+        project_dir=root,
+        target_dir=manifest_path.parent if manifest_path is not None else None,
+        profiles_dir=profiles_dir,
+        target=target,
+        profile=profile,
+        vars=vars,
+    )
     warehouse = warehouse if warehouse is not None else opened(duckdb)
     try:
         return run_quality(
@@ -200,9 +219,57 @@ def check_project(
             selected=selected,
             compiled=compiled,
             store_failures=store_failures,
+            units=units,
         )
     finally:
         warehouse.close()
+
+
+def _unit_task(units: UnitRun, node: Node) -> Callable[[Warehouse], CheckResult]:
+    """A pool task reporting one unit test's verdict (dbt's, read once dbt is done)."""
+    return lambda _: units.result_for(node)
+
+
+def _start_units(
+    run: Run | None,
+    selected: Collection[str] | None,
+    *,
+    duckdb: str | Path | None,
+    wait: bool,
+    project_dir: Path,
+    target_dir: Path | None,
+    profiles_dir: str | Path | None,
+    target: str | None,
+    profile: str | None,
+    vars: Mapping[str, Any] | None,
+) -> UnitRun | None:
+    """The selected dbt unit tests started under dbt (`rules.dbt_unit`), None when there are none (no
+    import, no process: a project without unit tests pays nothing); `wait`: let dbt finish first."""
+    if run is None or "manifest" not in run.schema_versions:
+        return None
+    if not any(n.resource_type == "unit_test" for n in run.nodes.values()):
+        return None
+    from pipewatch.rules.dbt_unit import UnitRun, start_unit_tests, unit_tests
+
+    tests = unit_tests(run.nodes, selected)
+    if not tests:
+        return None
+    if duckdb is not None:
+        # dbt runs unit tests through the project's profile; --duckdb checks a file without one.
+        return UnitRun(tests, run.nodes, problem=_UNIT_NO_PROFILE)
+    units = start_unit_tests(
+        tests,
+        run.nodes,
+        project_dir=project_dir,
+        target_dir=target_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        profile=profile,
+        vars=vars,
+    )
+    if wait:
+        units.results()
+    return units
 
 
 def _compiled_in_results(run: Run) -> dict[str, str]:

@@ -72,7 +72,7 @@ def compile_tests(
             return Compiled(problem=f"dbt compile did not run: {exc}")
         out = Compiled()
         if done.returncode != 0:
-            out.problem = f"dbt compile failed: {redact(_error_of(done.stdout + done.stderr), env_secrets())}"
+            out.problem = f"dbt compile failed: {redact(error_of(done.stdout + done.stderr), env_secrets())}"
         manifest = Path(tmp) / "manifest.json"
         if not manifest.is_file():
             out.problem = out.problem or "dbt compile wrote no manifest"
@@ -88,7 +88,7 @@ def compile_tests(
         return out
 
 
-def _error_of(output: str) -> str:
+def error_of(output: str) -> str:
     """dbt's error from its output, on one line: from the first line naming an error up to the macro
     trace (`> in macro ...`), without dbt's header."""
     from pipewatch.triage.unwrap import unwrap
