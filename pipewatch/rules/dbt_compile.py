@@ -57,15 +57,17 @@ def compile_tests(
     if not chosen:
         return Compiled()
     with tempfile.TemporaryDirectory(prefix="pipewatch-compile-") as tmp:
-        entry = _DBT_STORING if store_failures else _DBT
-        cmd = [sys.executable, "-c", entry, "--no-use-colors", "compile", "--quiet"]
-        cmd += ["--project-dir", str(project_dir), "--target-path", tmp, "--log-path", tmp]
-        cmd += ["--select", *chosen]
-        for flag, value in (("--profiles-dir", profiles_dir), ("--target", target), ("--profile", profile)):
-            if value is not None:
-                cmd += [flag, str(value)]
-        if vars:
-            cmd += ["--vars", json.dumps(dict(vars), default=str)]
+        cmd = dbt_command(
+            "compile",
+            chosen,
+            tmp,
+            project_dir=project_dir,
+            profiles_dir=profiles_dir,
+            target=target,
+            profile=profile,
+            vars=vars,
+            entry=_DBT_STORING if store_failures else _DBT,
+        )
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -86,6 +88,31 @@ def compile_tests(
             if node.test is not None and node.test.compiled_code:
                 out.sql[uid] = node.test.compiled_code
         return out
+
+
+def dbt_command(
+    command: str,
+    select: Iterable[str],
+    tmp: str,
+    *,
+    project_dir: str | Path,
+    profiles_dir: str | Path | None,
+    target: str | None,
+    profile: str | None,
+    vars: Mapping[str, Any] | None,
+    entry: str = _DBT,
+) -> list[str]:
+    """`dbt <command> --select ...` for the project as pipewatch was asked to read it (profile, target,
+    vars), run by pipewatch's interpreter, writing its artifacts and logs into `tmp` only."""
+    cmd = [sys.executable, "-c", entry, "--no-use-colors", command, "--quiet"]
+    cmd += ["--project-dir", str(project_dir), "--target-path", tmp, "--log-path", tmp]
+    cmd += ["--select", *select]
+    for flag, value in (("--profiles-dir", profiles_dir), ("--target", target), ("--profile", profile)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if vars:
+        cmd += ["--vars", json.dumps(dict(vars), default=str)]
+    return cmd
 
 
 def error_of(output: str) -> str:

@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Collection, Mapping
@@ -38,7 +37,6 @@ UNIT_TEST = "unit_test"
 ENGINE = "dbt_unit"
 #: Lines of dbt's diff kept in a failed unit test's message.
 _DIFF_LINES = 12
-_DBT = "from dbt.cli.main import cli; cli()"
 
 
 def unit_tests(nodes: Mapping[str, Node], selected: Collection[str] | None) -> list[Node]:
@@ -126,6 +124,8 @@ def start_unit_tests(
 ) -> UnitRun:
     """Start `dbt test` on the unit tests `tests` (see the module docstring); `target_dir` is the project's
     target directory, whose partial-parse file dbt may reuse."""
+    from pipewatch.rules.dbt_compile import dbt_command
+
     run = UnitRun(tests, nodes)
     if not tests:
         return run
@@ -134,14 +134,16 @@ def start_unit_tests(
     saved = target_dir / "partial_parse.msgpack" if target_dir is not None else None
     if saved is not None and saved.is_file():
         shutil.copyfile(saved, Path(tmp) / saved.name)
-    cmd = [sys.executable, "-c", _DBT, "--no-use-colors", "test", "--quiet"]
-    cmd += ["--project-dir", str(project_dir), "--target-path", tmp, "--log-path", tmp]
-    cmd += ["--select", *(f"unit_test:{n.package}.{n.name}" for n in tests)]
-    for flag, value in (("--profiles-dir", profiles_dir), ("--target", target), ("--profile", profile)):
-        if value is not None:
-            cmd += [flag, str(value)]
-    if vars:
-        cmd += ["--vars", json.dumps(dict(vars), default=str)]
+    cmd = dbt_command(
+        "test",
+        [f"unit_test:{n.package}.{n.name}" for n in tests],
+        tmp,
+        project_dir=project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        profile=profile,
+        vars=vars,
+    )
     try:
         run.process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
