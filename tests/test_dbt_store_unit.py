@@ -5,6 +5,7 @@ runs, on DuckDB and PostgreSQL, are in test_dbt_conformance.py."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -161,3 +162,12 @@ def test_unit_tests_dbt_did_not_report_on_are_errors_with_dbts_message() -> None
     assert res.status == "error" and "no such column" in (res.message or "")
     refused = UnitRun(tests, nodes, problem="no profile").result_for(nodes[UNIT])
     assert (refused.status, refused.message) == ("error", "no profile")
+
+
+def test_a_run_ended_early_stops_dbt_and_leaves_nothing_behind() -> None:
+    nodes = _unit_nodes()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], text=True)
+    tmp = tempfile.TemporaryDirectory()
+    run = UnitRun(unit_tests(nodes, None), nodes, process=process, tmp=tmp)
+    run.close()
+    assert process.poll() is not None and not os.path.exists(tmp.name)

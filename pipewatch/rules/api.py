@@ -223,6 +223,8 @@ def check_project(
         )
     finally:
         warehouse.close()
+        if units is not None:
+            units.close()
 
 
 def _unit_task(units: UnitRun, node: Node) -> Callable[[Warehouse], CheckResult]:

@@ -79,6 +79,19 @@ class UnitRun:
                 self._done = self._collect()
             return self._done
 
+    def close(self) -> None:
+        """Stop dbt and remove its directory when the run ends before the verdicts were read (the
+        warehouse was unreachable): nothing is left running or behind."""
+        with self._lock:
+            if self._done is not None:
+                return
+            if self.process is not None and self.process.poll() is None:
+                self.process.kill()
+                self.process.communicate()
+            if self.tmp is not None:
+                self.tmp.cleanup()
+            self._done = {}
+
     def _collect(self) -> dict[str, CheckResult]:
         from pipewatch.rules.dbt_compile import error_of
         from pipewatch.warehouse.dbt_adapter import env_secrets, redact
