@@ -338,16 +338,15 @@ def test_duckdb_unit_tests_like_dbt(duck: tuple[Path, dict[str, str]]) -> None:
     _unit_tests_like_dbt(project, env)
 
 
-def test_duckdb_store_failures_flag_like_dbt(duck: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def _flag_like_dbt(project: Path, env: dict[str, str], engine: str, tmp_path: Path) -> None:
     """`--store-failures` stores every selected test's failures, with the SQL dbt compiles under the flag
     (`not_null` then stores whole rows)."""
-    project, env = duck
     select = ["--select", "pw_mixed_case", "--exclude", "tag:pw_store"]
     ran = _dbt(project, env, "test", "--store-failures", "--target-path", str(tmp_path), *select)
     assert ran.returncode in (0, 1), ran.stdout[-3000:] + ran.stderr
     results = _results_at(tmp_path)
     relations = stored_relations(tmp_path / "manifest.json", set(results))
-    reader = AuditReader("duckdb", env)
+    reader = AuditReader(engine, env)
     dbts = reader.snapshot(relations)
     assert len(dbts) >= 5 and all(dbts.values())
     reader.drop(relations)
@@ -357,6 +356,17 @@ def test_duckdb_store_failures_flag_like_dbt(duck: tuple[Path, dict[str, str]], 
     checks, _ = _checks(done)
     _conforms(project, checks, results)
     assert reader.snapshot(relations) == dbts
+
+
+def test_duckdb_store_failures_flag_like_dbt(duck: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    project, env = duck
+    _flag_like_dbt(project, env, "duckdb", tmp_path)
+
+
+@pytest.mark.postgres
+def test_postgres_store_failures_flag_like_dbt(pg: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    project, env = pg
+    _flag_like_dbt(project, env, "postgres", tmp_path)
 
 
 def _results_at(target: Path) -> dict[str, dict[str, Any]]:
