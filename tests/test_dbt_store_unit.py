@@ -171,3 +171,19 @@ def test_a_run_ended_early_stops_dbt_and_leaves_nothing_behind() -> None:
     run = UnitRun(unit_tests(nodes, None), nodes, process=process, tmp=tmp)
     run.close()
     assert process.poll() is not None and not os.path.exists(tmp.name)
+
+
+def test_a_failed_unit_test_shows_dbts_diff_and_fails_the_gate_in_words() -> None:
+    from pipewatch.outputs.text import render_quality_text
+    from pipewatch.rules.results import QualityReport, TableResult
+    from pipewatch.rules.scoring import gate
+
+    nodes = _unit_nodes()
+    diff = "actual differs from expected:\n@@,kind,n\n→ ,a,2→1"
+    failed = _verdict(nodes[UNIT], nodes, {"status": "fail", "failures": 1, "message": diff})
+    report = QualityReport(tables=[TableResult("db.main.orders", [failed], MODEL)])
+    passed, reasons = gate(report)
+    assert not passed and reasons == [f"{UNIT}: actual differs from expected"]
+    text = render_quality_text(report, passed=passed, reasons=reasons)
+    assert "0 fused, 0 as dbt SQL, 1 unit test\n" in text
+    assert "actual differs from expected" in text and "→ ,a,2→1" in text
