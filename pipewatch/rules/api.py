@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from pipewatch.warehouse.base import Warehouse
 
 RulesInput = str | Path | Mapping[str, Any] | RuleSet
-#: Why a `--duckdb FILE` run cannot store a test's failures (pipewatch opens the file read-only).
+#: Why a `--duckdb FILE` run cannot run dbt's unit tests (dbt needs the profile) ...
 _UNIT_NO_PROFILE = "dbt runs unit tests through the project's dbt profile: check without --duckdb to run them"
+#: ... nor store a test's failures (pipewatch opens the file read-only).
 _READ_ONLY = "pipewatch opens a --duckdb file read-only: check through the dbt profile to store them"
 
 
