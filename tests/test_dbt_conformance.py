@@ -27,6 +27,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, dbt_executable
+from tests.dbt_conformance_extra import (
+    KINDS_MODEL,
+    STORE_KIND_TESTS,
+    STORE_TESTS,
+    UNIT_MODEL,
+    UNIT_TESTS,
+    AuditReader,
+    stored_relations,
+)
 from tests.pg_server import PgServer
 
 pytestmark = pytest.mark.dbt
@@ -59,7 +68,8 @@ select 3 as "MixedCase", 'c' as kind union all
 select 3 as "MixedCase", 'c' as kind union all
 select null as "MixedCase", 'd' as kind
 """
-EXTRA_SCHEMA = """\
+EXTRA_SCHEMA = (
+    """\
 version: 2
 models:
   - name: pw_mixed_case
@@ -78,6 +88,9 @@ models:
           - not_null:
               name: pw_disabled
               config: {enabled: false}
+"""
+    + STORE_TESTS
+    + """\
       - name: kind
         data_tests:
           - accepted_values:
@@ -88,6 +101,9 @@ models:
               arguments: {values: [a]}
               config: {fail_calc: "sum(n_records)"}
 """
+    + STORE_KIND_TESTS
+    + UNIT_TESTS
+)
 VARS = "{schema: dbt_utils_it}"
 
 
@@ -120,6 +136,8 @@ def _built(root: Path, env: dict[str, str], target: str) -> Path:
     (project / "models" / "pw_extra").mkdir()
     (project / "models" / "pw_extra" / "pw_mixed_case.sql").write_text(EXTRA_MODEL)
     (project / "models" / "pw_extra" / "schema.yml").write_text(EXTRA_SCHEMA)
+    (project / "models" / "pw_extra" / "pw_kinds.sql").write_text(KINDS_MODEL)
+    (project / "models" / "pw_extra" / "pw_unit_counts.sql").write_text(UNIT_MODEL)
     for step in (("deps",), ("seed",)):
         done = _dbt(project, env, *step)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr
@@ -127,6 +145,9 @@ def _built(root: Path, env: dict[str, str], target: str) -> Path:
     assert ran.returncode in (0, 1), ran.stdout[-3000:] + ran.stderr
     tested = _dbt(project, env, "test")
     assert tested.returncode in (0, 1), tested.stdout[-3000:] + tested.stderr
+    # The rows dbt stored, before any pipewatch run replaces them.
+    stored = AuditReader(target, env).snapshot(stored_relations(project / "target" / "manifest.json"))
+    (project / "pw_audit_dbt.json").write_text(json.dumps(stored))
     return project
 
 
@@ -163,9 +184,11 @@ def _checks(done: subprocess.CompletedProcess[str]) -> tuple[dict[str, dict[str,
     return {c["id"]: c for t in quality["tables"] for c in t["checks"]}, quality
 
 
-def _conforms(project: Path, checks: dict[str, dict[str, Any]]) -> None:
+def _conforms(
+    project: Path, checks: dict[str, dict[str, Any]], results: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Every test dbt ran has pipewatch's same status and failures; pipewatch ran no other test."""
-    results = _results(project)
+    results = _results(project) if results is None else results
     assert set(checks) == set(results)
     diffs = []
     for uid, result in results.items():
@@ -201,7 +224,18 @@ def test_duckdb_copy_under_another_catalog_name(duck: tuple[Path, dict[str, str]
     copy = tmp_path / "renamed_copy.duckdb"
     shutil.copyfile(env["PW_IT_DUCKDB"], copy)
     checks, _ = _checks(_pipewatch(project, env, "--duckdb", str(copy)))
-    _conforms(project, checks)
+    # A read-only file takes no stored failures, and unit tests need dbt's profile: both say so and error.
+    writes = {
+        uid
+        for uid, c in checks.items()
+        if "read-only" in (c["message"] or "") or "--duckdb" in (c["message"] or "")
+    }
+    assert writes and all(checks[uid]["status"] == "error" for uid in writes)
+    stores = set(stored_relations(project / "target" / "manifest.json")) - {_id(checks, "pw_store_ephemeral")}
+    units = {uid for uid in checks if uid.startswith("unit_test.")}
+    assert writes == stores | units
+    kept = {uid: c for uid, c in checks.items() if uid not in writes}
+    _conforms(project, kept, {uid: r for uid, r in _results(project).items() if uid not in writes})
 
 
 @pytest.mark.parametrize(
@@ -211,13 +245,26 @@ def test_duckdb_copy_under_another_catalog_name(duck: tuple[Path, dict[str, str]
         ["path:models/generic_tests", "--exclude", "tag:nothing"],
         ["+test_recency", "pw_mixed_case"],
         ["package:dbt_utils_integration_tests,test_type:generic", "--exclude", "@test_equality_floats"],
+        ["test_type:unit", "tag:pw_store"],
+        ["pw_unit_counts", "--exclude", "pw_unit_fails"],
     ],
 )
 def test_selection_is_dbts(duck: tuple[Path, dict[str, str]], select: list[str]) -> None:
     project, env = duck
     args = ["--select", select[0], *select[1:]]
     listed = _dbt(
-        project, env, "ls", "--resource-type", "test", "--output", "json", "--output-keys", "unique_id", *args
+        project,
+        env,
+        "ls",
+        "--resource-type",
+        "test",
+        "--resource-type",
+        "unit_test",
+        "--output",
+        "json",
+        "--output-keys",
+        "unique_id",
+        *args,
     )
     assert listed.returncode == 0, listed.stdout + listed.stderr
     expected = {json.loads(line)["unique_id"] for line in listed.stdout.splitlines() if line.startswith("{")}
@@ -244,3 +291,96 @@ def test_postgres_secret_never_printed(pg: tuple[Path, dict[str, str]]) -> None:
     done = _pipewatch(project, wrong, "--profiles-dir", str(project), "--vars", VARS)
     assert done.returncode == 3
     assert "s3cr3t-wrong-password" not in done.stdout + done.stderr
+
+
+def _id(checks: dict[str, dict[str, Any]], name: str) -> str:
+    return next(uid for uid in checks if uid.split(".")[3 if uid.startswith("unit_test.") else 2] == name)
+
+
+def _stores_like_dbt(project: Path, env: dict[str, str], engine: str) -> None:
+    """The audit relations pipewatch writes hold dbt's rows, as the same kind of relation."""
+    relations = stored_relations(project / "target" / "manifest.json")
+    reader = AuditReader(engine, env)
+    dbts = json.loads((project / "pw_audit_dbt.json").read_text())
+    assert sum(1 for v in dbts.values() if v) == 4  # ephemeral stores nothing
+    assert {v["type"] for v in dbts.values() if v} == {"BASE TABLE", "VIEW"}
+    reader.drop(relations)
+    done = _pipewatch(
+        project, env, "--profiles-dir", str(project), "--vars", VARS, "--select", "tag:pw_store"
+    )
+    checks, quality = _checks(done)
+    _conforms(project, checks, {uid: r for uid, r in _results(project).items() if uid in relations})
+    assert quality["engines"]["dbt_sql"] == 4 and quality["engines"]["fused"] == 1  # ephemeral may fuse
+    assert reader.snapshot(relations) == dbts
+
+
+def _unit_tests_like_dbt(project: Path, env: dict[str, str]) -> None:
+    done = _pipewatch(
+        project, env, "--profiles-dir", str(project), "--vars", VARS, "--select", "test_type:unit"
+    )
+    checks, quality = _checks(done)
+    results = {uid: r for uid, r in _results(project).items() if uid.startswith("unit_test.")}
+    assert len(results) == 3
+    _conforms(project, checks, results)
+    assert quality["engines"] == {"fused": 0, "dbt_sql": 0, "dbt_unit": 3}
+    failed = checks[_id(checks, "pw_unit_fails")]
+    assert (failed["status"], failed["failing_rows"]) == ("fail", 1)
+    assert "differs" in failed["message"]
+
+
+def test_duckdb_store_failures_like_dbt(duck: tuple[Path, dict[str, str]]) -> None:
+    project, env = duck
+    _stores_like_dbt(project, env, "duckdb")
+
+
+def test_duckdb_unit_tests_like_dbt(duck: tuple[Path, dict[str, str]]) -> None:
+    project, env = duck
+    _unit_tests_like_dbt(project, env)
+
+
+def _flag_like_dbt(project: Path, env: dict[str, str], engine: str, tmp_path: Path) -> None:
+    """`--store-failures` stores every selected test's failures, with the SQL dbt compiles under the flag
+    (`not_null` then stores whole rows)."""
+    select = ["--select", "pw_mixed_case", "--exclude", "tag:pw_store"]
+    ran = _dbt(project, env, "test", "--store-failures", "--target-path", str(tmp_path), *select)
+    assert ran.returncode in (0, 1), ran.stdout[-3000:] + ran.stderr
+    results = _results_at(tmp_path)
+    relations = stored_relations(tmp_path / "manifest.json", set(results))
+    reader = AuditReader(engine, env)
+    dbts = reader.snapshot(relations)
+    assert len(dbts) >= 5 and all(dbts.values())
+    reader.drop(relations)
+    done = _pipewatch(
+        project, env, "--profiles-dir", str(project), "--vars", VARS, "--store-failures", *select
+    )
+    checks, _ = _checks(done)
+    _conforms(project, checks, results)
+    assert reader.snapshot(relations) == dbts
+
+
+def test_duckdb_store_failures_flag_like_dbt(duck: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    project, env = duck
+    _flag_like_dbt(project, env, "duckdb", tmp_path)
+
+
+@pytest.mark.postgres
+def test_postgres_store_failures_flag_like_dbt(pg: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    project, env = pg
+    _flag_like_dbt(project, env, "postgres", tmp_path)
+
+
+def _results_at(target: Path) -> dict[str, dict[str, Any]]:
+    data = json.loads((target / "run_results.json").read_text())
+    return {r["unique_id"]: r for r in data["results"]}
+
+
+@pytest.mark.postgres
+def test_postgres_store_failures_like_dbt(pg: tuple[Path, dict[str, str]]) -> None:
+    project, env = pg
+    _stores_like_dbt(project, env, "postgres")
+
+
+@pytest.mark.postgres
+def test_postgres_unit_tests_like_dbt(pg: tuple[Path, dict[str, str]]) -> None:
+    project, env = pg
+    _unit_tests_like_dbt(project, env)

@@ -33,6 +33,13 @@ main()
 
 def imported(tmp_path: Path, *args: str, cwd: Path | None = None, stdin: str | None = None) -> set[str]:
     """The top-level packages a real `pipewatch ARGS` process had imported when it exited."""
+    return {name.split(".")[0] for name in imported_modules(tmp_path, *args, cwd=cwd, stdin=stdin)}
+
+
+def imported_modules(
+    tmp_path: Path, *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> set[str]:
+    """Every module a real `pipewatch ARGS` process had imported when it exited."""
     out = tmp_path / "modules.json"
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE, str(out), *args],
@@ -44,7 +51,7 @@ def imported(tmp_path: Path, *args: str, cwd: Path | None = None, stdin: str | N
         check=False,
     )
     assert out.exists(), proc.stdout + proc.stderr
-    return {name.split(".")[0] for name in json.loads(out.read_text(encoding="utf-8"))}
+    return set(json.loads(out.read_text(encoding="utf-8")))
 
 
 def heavy(modules: set[str]) -> set[str]:
@@ -125,6 +132,25 @@ def test_check_on_duckdb_needs_no_dbt_or_pandas(tmp_path: Path, faulty_build: Bu
     )
     assert {"sqlglot", "duckdb"} <= modules
     assert heavy(modules) - {"sqlglot", "duckdb"} == set()
+
+
+def test_dbt_tests_without_unit_tests_or_stored_failures_pay_nothing_for_them(
+    tmp_path: Path, faulty_build: BuiltProject
+) -> None:
+    """A project with no unit test starts no dbt process: neither the unit-test runner nor dbt is imported."""
+    modules = imported_modules(
+        tmp_path,
+        "check",
+        "--dbt-tests",
+        "--no-history",
+        "--duckdb",
+        str(faulty_build.target / "pipewatch_example.duckdb"),
+        "--project-dir",
+        str(faulty_build.project_dir),
+    )
+    assert "pipewatch.rules.dbt_tests" in modules
+    assert "pipewatch.rules.dbt_unit" not in modules
+    assert heavy({name.split(".")[0] for name in modules}) - {"sqlglot", "duckdb"} == set()
 
 
 def test_after_run_with_a_catalog_and_no_column_change_adds_only_duckdb(

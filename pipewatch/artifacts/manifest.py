@@ -58,6 +58,8 @@ class _Config(Struct):
     warn_if: Scalar = None
     error_if: Scalar = None
     limit: Scalar = None
+    store_failures: Scalar = None
+    store_failures_as: Scalar = None
 
 
 class _TestMetadata(Struct):
@@ -446,6 +448,8 @@ def _test_info(raw: _Node, config: _Config, parents: tuple[str, ...]) -> TestInf
         generic=generic,
         limit=None if config.limit is None else _limit(config.limit),
         compiled_code=raw.compiled_code or raw.compiled_sql,
+        store_failures=config.store_failures if isinstance(config.store_failures, bool) else None,
+        store_failures_as=_text(config.store_failures_as),
     )
 
 

@@ -52,6 +52,8 @@ class TestInfo(msgspec.Struct, frozen=True, gc=False):
     generic: bool  # False for singular (data) tests
     limit: int | None = None  # dbt's `limit` config: the test query's rows are capped before counting
     compiled_code: str | None = None  # the test's SQL as dbt compiled it, when the manifest has it
+    store_failures: bool | None = None  # dbt's `store_failures` config (None: unset, the CLI flag decides)
+    store_failures_as: str | None = None  # `table`, `view` or `ephemeral` (dbt normalizes it with the above)
 
 
 class Node(msgspec.Struct, frozen=True, gc=False):

@@ -70,6 +70,11 @@ class _SelectOption(click.Option):
 @click.option(
     "--exclude", cls=_SelectOption, multiple=True, help="dbt tests to leave out, in dbt's selection syntax."
 )
+@click.option(
+    "--store-failures",
+    is_flag=True,
+    help="Store every dbt test's failing rows in the audit schema, as `dbt test --store-failures`.",
+)
 @click.option("--vars", "dbt_vars", default=None, help="dbt's --vars: a YAML mapping the profile can read.")
 @click.option(
     "--threads",
@@ -92,6 +97,7 @@ def check_command(
     profile: str | None,
     select: tuple[str, ...],
     exclude: tuple[str, ...],
+    store_failures: bool,
     dbt_vars: str | None,
     threads: int | None,
     samples: int,
@@ -117,6 +123,8 @@ def check_command(
     config = load_config(project_dir)
     if (select or exclude) and not dbt_tests:
         raise UsageError("--select/--exclude pick dbt tests: pass --dbt-tests too")
+    if store_failures and not dbt_tests:
+        raise UsageError("--store-failures stores dbt tests' failures: pass --dbt-tests too")
     target_dir = resolve_target_dir(project_dir, target_path, config.target_path)
     run = _load_run(target_dir)
     if run is not None:
@@ -135,6 +143,7 @@ def check_command(
         profile=profile,
         select=select,
         exclude=exclude,
+        store_failures=store_failures,
         vars=_vars(dbt_vars),
         threads=threads,
         manifest_path=target_dir / "manifest.json",

@@ -242,14 +242,19 @@ def render_quality_text(
     paint = _Painter(color)
     lines = [_quality_header(report, paint)]
     engines = report.engines()
-    if engines["dbt_sql"]:
-        lines.append(f"  {engines['fused']} fused, {engines['dbt_sql']} as dbt SQL")
+    if engines["dbt_sql"] or engines.get("dbt_unit"):
+        summary = f"  {engines['fused']} fused, {engines['dbt_sql']} as dbt SQL"
+        lines.append(
+            summary + (f", {plural(engines['dbt_unit'], 'unit test')}" if engines.get("dbt_unit") else "")
+        )
     width = min(max((len(_s(c.name)) for c in report.checks), default=0), _NAME_WIDTH)
     for table in report.tables:
         lines += ["", paint(table.relation, bold=True) + f"  score {table.score:.3f}"]
         for check in table.checks:
             lines.append(_check_line(check, f"{_s(check.name):<{width}}", describe(check), paint))
             lines += [f"        e.g. {_s(sample_text(sample))}" for sample in check.samples]
+            if check.engine == "dbt_unit" and check.status == "fail":  # dbt's diff, under its title line
+                lines += [f"        {_s(line)}" for line in (check.message or "").splitlines()[1:]]
     if report.skipped:
         lines += ["", paint(f"SKIPPED dbt tests ({len(report.skipped)})", bold=True)]
         lines += ["  " + _s(f"{s.name}: {s.reason}") for s in report.skipped]

@@ -147,6 +147,12 @@ def describe(check: CheckResult) -> str:
     if check.status == "error":
         # The database's first line; the rest (a Spark logical plan) stays in the JSON view.
         return f"could not run: {first_line(check.message, width=400) or 'query failed'}"
+    if check.engine == "dbt_unit":  # dbt's verdict: its diff is in the message
+        return (
+            "actual equals expected"
+            if check.status == "pass"
+            else "actual differs from expected (dbt's diff)"
+        )
     if check.type == "row_count":
         limits = " and ".join(f"{k} {v:,}" for k, v in check.threshold.items())
         return plural(check.total_rows or 0, "row") + (f" (expected {limits})" if limits else "")

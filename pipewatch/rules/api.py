@@ -19,12 +19,17 @@ from pipewatch.rules.spec import RuleSet
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
 if TYPE_CHECKING:
-    from pipewatch.artifacts.model import Run
+    from pipewatch.artifacts.model import Node, Run
     from pipewatch.config import Config
     from pipewatch.rules.dbt_compile import Compiled
+    from pipewatch.rules.dbt_unit import UnitRun
     from pipewatch.warehouse.base import Warehouse
 
 RulesInput = str | Path | Mapping[str, Any] | RuleSet
+#: Why a `--duckdb FILE` run cannot run dbt's unit tests (dbt needs the profile) ...
+_UNIT_NO_PROFILE = "dbt runs unit tests through the project's dbt profile: check without --duckdb to run them"
+#: ... nor store a test's failures (pipewatch opens the file read-only).
+_READ_ONLY = "pipewatch opens a --duckdb file read-only: check through the dbt profile to store them"
 
 
 def check_dataframe(
@@ -63,6 +68,8 @@ def run_quality(
     selected: Collection[str] | None = None,
     threads: int | None = None,
     compiled: Compiled | None = None,
+    store_failures: bool = False,
+    units: UnitRun | None = None,
 ) -> QualityReport:
     """Run a project's quality checks on `warehouse`: its rule files and/or (`dbt_tests`) its dbt tests.
 
@@ -72,7 +79,10 @@ def run_quality(
     dbt tests (`selected` unique ids only, when given) that cannot be fused run as dbt runs them, their
     compiled SQL wrapped as dbt's test materialization does; every statement runs on up to `threads`
     connections at once (default: the warehouse's `threads`, the profile's for a dbt profile).
-    `compiled`: SQL dbt compiled for this run for tests the artifacts have none for.
+    `compiled`: SQL dbt compiled for this run for tests the artifacts have none for. Tests that store
+    their failures (their config, or `store_failures`: dbt's `--store-failures`) write them where dbt
+    would, in schemas created first, as dbt's `create_schemas` does. `units`: the selected dbt unit
+    tests, judged by dbt (`rules.dbt_unit`), reported beside the other checks.
     """
     path = rules_location(config, rules_path)
     if path is None and not dbt_tests:
@@ -94,10 +104,19 @@ def run_quality(
             selected=selected,
             compiled={**_compiled_in_results(run), **(compiled.sql if compiled else {})},
             missing=compiled.problem if compiled else None,
+            store_failures=store_failures,
+            recompiled=compiled.sql if compiled and store_failures else None,
+            read_only=None if callable(getattr(warehouse, "commit", None)) else _READ_ONLY,
         )
+        if any(t.store is not None and t.sql is not None for t in imported.sql_tests):
+            from pipewatch.rules.dbt_store import prepare_stores
+
+            imported.sql_tests = prepare_stores(warehouse, imported.sql_tests)
         ruleset.tables.extend(imported.tables)
         ruleset.files.append("<dbt tests>")
         extra = [t.run for t in imported.sql_tests]
+        if units is not None:
+            extra += [_unit_task(units, node) for node in units.tests]
     pool = threads or int(getattr(warehouse, "threads", 1) or 1)
     return run_checks(ruleset, warehouse, samples=samples, now=now, threads=pool, extra=extra)
 
@@ -119,14 +138,16 @@ def check_project(
     vars: Mapping[str, Any] | None = None,
     threads: int | None = None,
     manifest_path: Path | None = None,
+    store_failures: bool = False,
 ) -> QualityReport:
     """Open the project's warehouse, run its checks (`run_quality`), and close it whatever happens.
 
     What `pipewatch check` and after-run call. The warehouse is the DuckDB file `duckdb` (attached under
     the manifest's database name when the file is a renamed copy), else the dbt profile of `project_dir`
     (default `config.project_dir`; `profiles_dir`, `target`, `profile`, dbt's `vars`). `select`/`exclude`
-    pick dbt tests with dbt's syntax, resolved by dbt's selector on `manifest_path`. The rule files are
-    looked up first, so a missing rules path is reported as such, not as a missing dbt profile.
+    pick dbt tests with dbt's syntax, resolved by dbt's selector on `manifest_path`; `store_failures` is
+    dbt's `--store-failures`. The rule files are looked up first, so a missing rules path is reported as
+    such, not as a missing dbt profile.
     """
     from pipewatch.warehouse import open_warehouse
 
@@ -161,13 +182,32 @@ def check_project(
     compiled = None
     if dbt_tests and run is not None:
         dialect = warehouse.dialect if warehouse is not None else "duckdb"
-        names = _uncompiled(run, dialect, selected)
+        names = _uncompiled(run, dialect, selected, store_failures)
         if names:
             from pipewatch.rules.dbt_compile import compile_tests
 
             compiled = compile_tests(
-                names, project_dir=root, profiles_dir=profiles_dir, target=target, profile=profile, vars=vars
+                names,
+                project_dir=root,
+                profiles_dir=profiles_dir,
+                target=target,
+                profile=profile,
+                vars=vars,
+                store_failures=store_failures,
             )
+    units = _start_units(
+        run if dbt_tests else None,
+        selected,
+        duckdb=duckdb,
+        # dbt-duckdb holds its file open: pipewatch connects to it only once dbt is done.
+        wait=warehouse is None or warehouse.dialect == "duckdb",
+        project_dir=root,
+        target_dir=manifest_path.parent if manifest_path is not None else None,
+        profiles_dir=profiles_dir,
+        target=target,
+        profile=profile,
+        vars=vars,
+    )
     warehouse = warehouse if warehouse is not None else opened(duckdb)
     try:
         return run_quality(
@@ -179,9 +219,60 @@ def check_project(
             samples=samples,
             selected=selected,
             compiled=compiled,
+            store_failures=store_failures,
+            units=units,
         )
     finally:
         warehouse.close()
+        if units is not None:
+            units.close()
+
+
+def _unit_task(units: UnitRun, node: Node) -> Callable[[Warehouse], CheckResult]:
+    """A pool task reporting one unit test's verdict (dbt's, read once dbt is done)."""
+    return lambda _: units.result_for(node)
+
+
+def _start_units(
+    run: Run | None,
+    selected: Collection[str] | None,
+    *,
+    duckdb: str | Path | None,
+    wait: bool,
+    project_dir: Path,
+    target_dir: Path | None,
+    profiles_dir: str | Path | None,
+    target: str | None,
+    profile: str | None,
+    vars: Mapping[str, Any] | None,
+) -> UnitRun | None:
+    """The selected dbt unit tests started under dbt (`rules.dbt_unit`), None when there are none (no
+    import, no process: a project without unit tests pays nothing); `wait`: let dbt finish first."""
+    if run is None or "manifest" not in run.schema_versions:
+        return None
+    if not any(n.resource_type == "unit_test" for n in run.nodes.values()):
+        return None
+    from pipewatch.rules.dbt_unit import UnitRun, start_unit_tests, unit_tests
+
+    tests = unit_tests(run.nodes, selected)
+    if not tests:
+        return None
+    if duckdb is not None:
+        # dbt runs unit tests through the project's profile; --duckdb checks a file without one.
+        return UnitRun(tests, run.nodes, problem=_UNIT_NO_PROFILE)
+    units = start_unit_tests(
+        tests,
+        run.nodes,
+        project_dir=project_dir,
+        target_dir=target_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        profile=profile,
+        vars=vars,
+    )
+    if wait:
+        units.results()
+    return units
 
 
 def _compiled_in_results(run: Run) -> dict[str, str]:
@@ -189,12 +280,28 @@ def _compiled_in_results(run: Run) -> dict[str, str]:
     return {r.unique_id: r.compiled_code for r in run.results if r.compiled_code}
 
 
-def _uncompiled(run: Run, dialect: str, selected: Collection[str] | None) -> list[str]:
-    """Names of the tests that must run as dbt SQL and that no artifact has compiled SQL for."""
+def _uncompiled(
+    run: Run, dialect: str, selected: Collection[str] | None, store_failures: bool = False
+) -> list[str]:
+    """Names of the tests that must run as dbt SQL and that no artifact has compiled SQL for; with
+    `store_failures`, also every test that stores its failures only because of that flag, since dbt's
+    SQL for it depends on the flag (`not_null` selects `*` instead of the column when it stores)."""
     from pipewatch.rules.dbt_tests import dbt_test_rules
 
     if "manifest" not in run.schema_versions:
         return []
+    flagged = []
+    if store_failures:
+        flagged = [
+            n.name
+            for uid, n in run.nodes.items()
+            if n.test is not None
+            and n.enabled
+            and n.test.store_failures is None
+            and (selected is None or uid in selected)
+        ]
+        if flagged:
+            return sorted(set(flagged) | set(_uncompiled(run, dialect, selected)))
     compiled = _compiled_in_results(run)
     lacking = [
         n

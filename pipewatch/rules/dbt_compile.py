@@ -19,6 +19,13 @@ from typing import Any
 
 #: dbt's own entry point, run by the interpreter pipewatch runs in (the same dbt it imports).
 _DBT = "from dbt.cli.main import cli; cli()"
+#: The same, with `--store-failures` on: `dbt compile` has no such flag, and dbt's SQL for some tests
+#: depends on it (`not_null` and dbt-utils' `expression_is_true` select `*` when they store failures), so
+#: the flag's default for commands without it (dbt's own `FLAGS_DEFAULTS`) is set before dbt starts.
+_DBT_STORING = (
+    "import dbt.cli.flags as f; f.FLAGS_DEFAULTS['STORE_FAILURES'] = True; "
+    "from dbt.cli.main import cli; cli()"
+)
 
 
 @dataclass(slots=True)
@@ -38,8 +45,10 @@ def compile_tests(
     profile: str | None = None,
     vars: Mapping[str, Any] | None = None,
     timeout_s: float = 600,
+    store_failures: bool = False,
 ) -> Compiled:
-    """Run `dbt compile` on the tests named `names` and return their compiled SQL."""
+    """Run `dbt compile` on the tests named `names` and return their compiled SQL (`store_failures`: as
+    `dbt test --store-failures` compiles them)."""
     from pipewatch.artifacts.manifest import load_manifest
     from pipewatch.errors import PipewatchError
     from pipewatch.warehouse.dbt_adapter import env_secrets, redact
@@ -48,21 +57,24 @@ def compile_tests(
     if not chosen:
         return Compiled()
     with tempfile.TemporaryDirectory(prefix="pipewatch-compile-") as tmp:
-        cmd = [sys.executable, "-c", _DBT, "--no-use-colors", "compile", "--quiet"]
-        cmd += ["--project-dir", str(project_dir), "--target-path", tmp, "--log-path", tmp]
-        cmd += ["--select", *chosen]
-        for flag, value in (("--profiles-dir", profiles_dir), ("--target", target), ("--profile", profile)):
-            if value is not None:
-                cmd += [flag, str(value)]
-        if vars:
-            cmd += ["--vars", json.dumps(dict(vars), default=str)]
+        cmd = dbt_command(
+            "compile",
+            chosen,
+            tmp,
+            project_dir=project_dir,
+            profiles_dir=profiles_dir,
+            target=target,
+            profile=profile,
+            vars=vars,
+            entry=_DBT_STORING if store_failures else _DBT,
+        )
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return Compiled(problem=f"dbt compile did not run: {exc}")
         out = Compiled()
         if done.returncode != 0:
-            out.problem = f"dbt compile failed: {redact(_error_of(done.stdout + done.stderr), env_secrets())}"
+            out.problem = f"dbt compile failed: {redact(error_of(done.stdout + done.stderr), env_secrets())}"
         manifest = Path(tmp) / "manifest.json"
         if not manifest.is_file():
             out.problem = out.problem or "dbt compile wrote no manifest"
@@ -78,7 +90,32 @@ def compile_tests(
         return out
 
 
-def _error_of(output: str) -> str:
+def dbt_command(
+    command: str,
+    select: Iterable[str],
+    tmp: str,
+    *,
+    project_dir: str | Path,
+    profiles_dir: str | Path | None,
+    target: str | None,
+    profile: str | None,
+    vars: Mapping[str, Any] | None,
+    entry: str = _DBT,
+) -> list[str]:
+    """`dbt <command> --select ...` for the project as pipewatch was asked to read it (profile, target,
+    vars), run by pipewatch's interpreter, writing its artifacts and logs into `tmp` only."""
+    cmd = [sys.executable, "-c", entry, "--no-use-colors", command, "--quiet"]
+    cmd += ["--project-dir", str(project_dir), "--target-path", tmp, "--log-path", tmp]
+    cmd += ["--select", *select]
+    for flag, value in (("--profiles-dir", profiles_dir), ("--target", target), ("--profile", profile)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if vars:
+        cmd += ["--vars", json.dumps(dict(vars), default=str)]
+    return cmd
+
+
+def error_of(output: str) -> str:
     """dbt's error from its output, on one line: from the first line naming an error up to the macro
     trace (`> in macro ...`), without dbt's header."""
     from pipewatch.triage.unwrap import unwrap

@@ -1,7 +1,7 @@
 """`--select`/`--exclude` for `pipewatch check --dbt-tests`, resolved by dbt's own selector code.
 
 dbt's `dbt test` builds the project graph from its manifest, parses the selection with
-`dbt.graph.cli.parse_difference` and resolves it with a `ResourceTypeSelector` over test nodes (direct
+`dbt.graph.cli.parse_difference` and resolves it with a `ResourceTypeSelector` over test and unit test nodes (direct
 and indirect selection, graph operators, `tag:`, `path:`, `package:`, `test_type:`...). pipewatch does
 the same on the manifest dbt wrote, so the tests it runs are the ones `dbt test --select` runs, node for
 node. Only `state:` and `result:` selectors need a previous run's artifacts; they are refused.
@@ -23,7 +23,8 @@ from pipewatch.errors import ConfigError, UsageError
 def selected_tests(
     manifest_path: Path, project_dir: Path, select: Sequence[str], exclude: Sequence[str]
 ) -> set[str]:
-    """The unique ids of the tests `dbt test --select ... --exclude ...` would run on this manifest."""
+    """The unique ids of the tests (data tests and unit tests) `dbt test --select ... --exclude ...` would
+    run on this manifest."""
     refuse_unsupported(select, exclude)
     from dbt.artifacts.resources.types import NodeType
     from dbt.artifacts.schemas.manifest import WritableManifest
@@ -47,7 +48,10 @@ def selected_tests(
     linker = Linker()
     linker.link_graph(manifest)
     selector = ResourceTypeSelector(
-        graph=Graph(linker.graph), manifest=manifest, previous_state=None, resource_types=[NodeType.Test]
+        graph=Graph(linker.graph),
+        manifest=manifest,
+        previous_state=None,
+        resource_types=[NodeType.Test, NodeType.Unit],
     )
     try:
         spec = parse_difference(list(select) or None, list(exclude) or None)

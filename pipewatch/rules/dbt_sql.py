@@ -13,6 +13,9 @@ and judged as dbt's `TestRunner.build_test_run_result` judges it: `fail` when th
 warns or fails. The wrapper is text on purpose: dbt pastes the compiled SQL and the three configs into
 its macro verbatim, and only the same text gives the same result; none of it comes from a rule file.
 
+A test that asks for stored failures (`store_failures`, `store_failures_as`, `--store-failures`) first
+writes its failing rows where dbt would and is counted from them (`rules.dbt_store`).
+
 A test that cannot run (no compiled SQL, a database error, a result not of dbt's shape) is `error`
 with the reason, and fails the gate as dbt's error would.
 """
@@ -22,11 +25,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipewatch.artifacts.model import Node
 from pipewatch.rules.results import CheckResult
 from pipewatch.warehouse.base import QueryError, Warehouse
+
+if TYPE_CHECKING:
+    from pipewatch.rules.dbt_store import Store
 
 #: dbt's defaults for the test configs (dbt-core `TestConfig`).
 DEFAULT_FAIL_CALC = "count(*)"
@@ -47,6 +53,8 @@ class SqlTest:
     why: str  # why it does not run fused
     sql: str | None  # the wrapped statement; None when the test cannot run
     problem: str | None = None  # why it cannot run, when `sql` is None
+    store: Store | None = None  # where dbt stores its failing rows, when it does
+    compiled: str | None = None  # dbt's compiled SQL, which a storing test writes into `store`
 
     @property
     def type(self) -> str:
@@ -60,6 +68,10 @@ class SqlTest:
         """Run the statement on `warehouse` (one connection of the pool) and judge it as dbt does."""
         if self.sql is None:
             return self.result("error", message=self.problem)
+        if self.store is not None and self.compiled is not None:
+            from pipewatch.rules.dbt_store import run_stored
+
+            return run_stored(self, self.compiled, warehouse)
         try:
             got = warehouse.execute(self.sql)
         except QueryError as exc:
@@ -108,7 +120,7 @@ def wrap_test_sql(
 ) -> str:
     """dbt's test statement for `compiled` (see the module docstring), character for character."""
     calc = fail_calc or DEFAULT_FAIL_CALC
-    main = compiled if limit is None else f"{compiled}\n  limit {int(limit)}"
+    main = with_limit(compiled, limit)
     return (
         "select\n"
         f"  {calc} as failures,\n"
@@ -118,11 +130,26 @@ def wrap_test_sql(
     )
 
 
+def with_limit(compiled: str, limit: int | None) -> str:
+    """dbt's `get_limit_subquery_sql`: the test's SQL, capped at `limit` rows when it has one."""
+    return compiled if limit is None else f"{compiled}\n  limit {int(limit)}"
+
+
 def sql_test(
-    node: Node, nodes: Mapping[str, Node], why: str, compiled: str | None, missing: str | None = None
+    node: Node,
+    nodes: Mapping[str, Node],
+    why: str,
+    compiled: str | None,
+    missing: str | None = None,
+    *,
+    store_failures: bool = False,
+    read_only: str | None = None,
 ) -> SqlTest:
     """The `SqlTest` for a test node: reported under its tested relation; `compiled` is dbt's SQL for it
-    (`missing`: why dbt could not compile it, when it has none)."""
+    (`missing`: why dbt could not compile it, when it has none). `store_failures`: dbt's `--store-failures`
+    flag; `read_only`: why the warehouse cannot take the failures a storing test writes, when it cannot."""
+    from pipewatch.rules.dbt_store import store_of
+
     info = node.test
     attached = nodes.get(info.attached_node) if info is not None and info.attached_node else None
     relation = (attached.relation if attached is not None else None) or NO_RELATION
@@ -130,6 +157,13 @@ def sql_test(
     if not compiled or not compiled.strip():
         problem = "the manifest has no compiled SQL for this test" + (f" and {missing}" if missing else "")
         return SqlTest(node, relation, model, why, None, problem)
+    try:
+        store = store_of(node, store_failures)
+    except ValueError as exc:
+        return SqlTest(node, relation, model, why, None, str(exc))
+    if store is not None and read_only is not None:
+        problem = f"dbt would store its failures in {store.label}, but {read_only}"
+        return SqlTest(node, relation, model, why, None, problem, store)
     sql = wrap_test_sql(
         compiled,
         fail_calc=info.fail_calc if info else None,
@@ -137,7 +171,7 @@ def sql_test(
         error_if=info.error_if if info else None,
         limit=info.limit if info else None,
     )
-    return SqlTest(node, relation, model, why, sql)
+    return SqlTest(node, relation, model, why, sql, store=store, compiled=compiled)
 
 
 def judge(test: SqlTest, columns: list[str], rows: list[tuple[Any, ...]]) -> CheckResult:

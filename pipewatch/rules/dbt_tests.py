@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pipewatch.artifacts.model import Node, TestInfo
 from pipewatch.errors import ConfigError
 from pipewatch.rules.dbt_sql import SqlTest, sql_test
+from pipewatch.rules.dbt_store import wants_store
 from pipewatch.rules.dbt_test_builders import BUILDERS
 from pipewatch.rules.dbt_test_context import TestContext, Unsupported, no_jinja, node_ref
 from pipewatch.rules.results import SkippedCheck
@@ -69,13 +70,19 @@ def dbt_test_rules(
     selected: Collection[str] | None = None,
     compiled: Mapping[str, str] | None = None,
     missing: str | None = None,
+    store_failures: bool = False,
+    read_only: str | None = None,
+    recompiled: Mapping[str, str] | None = None,
 ) -> DbtTests:
     """Turn every test in `nodes` (a loaded run's manifest nodes; `selected` ids only, when given) into
     checks for `dialect`.
 
     Tests are taken in unique-id order; tests that cannot be fused run as dbt SQL: the manifest's
     compiled SQL, else `compiled[unique_id]` (run_results' copy, or SQL compiled by dbt for this run);
-    `missing` says why a test that has neither could not be compiled.
+    `missing` says why a test that has neither could not be compiled. A test that stores its failures
+    (its config, or `store_failures`: dbt's `--store-failures`) always runs as dbt SQL; `read_only` says
+    why the warehouse cannot take them, when it cannot. `recompiled`: SQL dbt compiled for this run that
+    replaces the manifest's (with `--store-failures`, dbt's SQL for a test depends on the flag).
     """
     out = DbtTests()
     groups: dict[tuple[tuple[str, ...], str], list[tuple[TableRef, str | None, Check, Node]]] = {}
@@ -86,12 +93,20 @@ def dbt_test_rules(
         if selected is not None and uid not in selected:
             continue
         try:
+            if wants_store(node.test, store_failures):
+                raise Unsupported(
+                    "store_failures: dbt writes the rows of the test's own SQL into the audit schema"
+                )
             target, where, check = _import(node, node.test, nodes, dialect)
         except ExternalRelationError as exc:  # a hostile manifest: refused, not skipped
             raise ConfigError(f"{node.path}: test `{uid}`: {exc}") from None
         except Unsupported as why:
-            code = node.test.compiled_code or (compiled or {}).get(uid)
-            out.sql_tests.append(sql_test(node, nodes, str(why), code, missing))
+            code = (recompiled or {}).get(uid) or node.test.compiled_code or (compiled or {}).get(uid)
+            out.sql_tests.append(
+                sql_test(
+                    node, nodes, str(why), code, missing, store_failures=store_failures, read_only=read_only
+                )
+            )
             continue
         key = (tuple(name_key(p, dialect) for p in target.parts), where or "")
         groups.setdefault(key, []).append((target, where, check, node))

@@ -46,8 +46,8 @@ class CheckResult:
     failing_unit: str = "rows"
     affected_rows: int | None = None
     where: str | None = None  # the filter the check ran under, as written in the rule file
-    # How it ran: `fused` (one scan per table with the other checks) or `dbt_sql` (a dbt test's own
-    # compiled SQL, wrapped as dbt's test materialization wraps it).
+    # How it ran: `fused` (one scan per table with the other checks), `dbt_sql` (a dbt test's own
+    # compiled SQL, wrapped as dbt's test materialization wraps it) or `dbt_unit` (a dbt unit test, run by dbt).
     engine: str = "fused"
 
     @property
@@ -113,8 +113,9 @@ class QualityReport:
         return [c for t in self.tables for c in t.checks]
 
     def engines(self) -> dict[str, int]:
-        """How many checks ran each way: `{"fused": n, "dbt_sql": m}` (both keys always present)."""
-        counts = {"fused": 0, "dbt_sql": 0}
+        """How many checks ran each way: `{"fused": n, "dbt_sql": m, "dbt_unit": k}` (every key always
+        present; `dbt_unit`: dbt unit tests, judged by dbt)."""
+        counts = {"fused": 0, "dbt_sql": 0, "dbt_unit": 0}
         for c in self.checks:
             counts[c.engine] = counts.get(c.engine, 0) + 1
         return counts

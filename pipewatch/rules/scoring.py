@@ -74,8 +74,12 @@ def gate(
             unit = "rows" if c.failing_unit == "rows" else f"{c.failing_unit}"
             if c.type in PASS_FAIL_TYPES:
                 reasons.append(f"{c.check_id}: failed ({c.message or _metric(c.type, c.metric)})")
+            elif c.engine == "dbt_unit":  # dbt's verdict on a unit test: no rows to count
+                reasons.append(f"{c.check_id}: actual differs from expected")
             else:
-                reasons.append(f"{c.check_id}: {c.failing_rows} failing {unit} of {c.total_rows}")
+                # dbt's own test query counts failures only: there is no total to set them against.
+                of = f" of {c.total_rows}" if c.total_rows is not None else ""
+                reasons.append(f"{c.check_id}: {c.failing_rows} failing {unit}{of}")
     if min_score is not None and report.score < min_score:
         reasons.append(f"quality score {report.score:.4f} is below the minimum {min_score:g}")
     return not reasons, reasons

@@ -165,8 +165,26 @@ class DbtAdapterWarehouse:
                 raise self._unreachable("lost the connection to", exc) from None
             raise QueryError(message, sql) from None
 
+    def commit(self) -> None:
+        """Commit the calling thread's open transaction: a test that stores its failures writes a table,
+        which dbt's test materialization commits (`adapter.commit()`)."""
+        self.connect()
+        connections = self._adapter.connections
+        connection = connections.get_if_exists()
+        if connection is not None and connection.transaction_open:
+            connections.commit()
+
+    def quote_policy(self) -> dict[str, bool]:
+        """How dbt quotes the relations it creates: the adapter's default policy with the project's
+        `quoting:` over it (`api.Relation.create` in dbt's materializations)."""
+        self.connect()
+        policy = self._adapter.Relation.get_default_quote_policy().replace_dict(
+            dict(getattr(self._config, "quoting", None) or {})
+        )
+        return {part: bool(getattr(policy, part)) for part in ("database", "schema", "identifier")}
+
     def close(self) -> None:
-        """Close the connection (a read-only run: nothing to commit)."""
+        """Close the connection (checks only read; failures dbt stores are committed by `commit`)."""
         stack, adapter = self._stack, self._adapter
         self._stack = self._adapter = None
         if stack is not None:
