@@ -13,10 +13,18 @@ dbt's test materialization (dbt-core `materializations/tests/test.sql`), for a t
 pipewatch does the same, with the DDL as sqlglot expressions quoted by dbt's relation quote policy (the
 adapter's default, overridden by the project's `quoting:`). Only the test's own compiled SQL enters as
 text, as dbt pastes it. Such a test never runs fused: its stored rows must be the rows of dbt's SQL.
+
+What differs by engine is its row in `warehouse.dialects` (`relation_lookup`, `drop_cascade`): most
+engines answer `get_relation` from information_schema and drop with `cascade`; Spark (dbt-spark) lists
+`show table extended in <schema> like '<name>'` and drops without `cascade`, and creates views with
+`create or replace view` (dbt-spark's `create_view_as`). A Spark table is `create table ... as`, with no
+`using` clause, as dbt-spark writes it for a test (a test node carries no `file_format`), so both land
+in the session's default format.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +33,7 @@ from sqlglot import exp
 
 from pipewatch.artifacts.model import Node, TestInfo
 from pipewatch.warehouse.base import QueryError, Warehouse, render
+from pipewatch.warehouse.dialects import engine_of
 
 if TYPE_CHECKING:
     from pipewatch.rules.dbt_sql import SqlTest
@@ -36,6 +45,10 @@ KINDS = ("table", "view")
 _BODY = "__pipewatch_dbt_test_sql__"
 #: information_schema's `table_type` for a view; anything else there is dropped as a table, as dbt does.
 _VIEW = "VIEW"
+#: What dbt-spark reads in a `show table extended` row's `information` to call a relation a view.
+_SPARK_VIEW = "Type: VIEW"
+#: A name Spark's `LIKE` pattern (a case-insensitive regex but for `*` and `|`) matches only as itself.
+_PLAIN = re.compile(r"\w+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +123,19 @@ def run_stored(test: SqlTest, compiled: str, warehouse: Warehouse) -> CheckResul
     dialect = warehouse.dialect
     policy = quote_policy(warehouse)
     relation = _relation(store, policy)
+    engine = engine_of(dialect)
     try:
         old = _existing_kind(warehouse, store, policy)
         if old is not None:
-            kind = "VIEW" if old == _VIEW else "TABLE"
-            warehouse.execute(exp.Drop(tables=[relation.copy()], kind=kind, exists=True, cascade=True))
+            cascade = engine.drop_cascade
+            warehouse.execute(exp.Drop(tables=[relation.copy()], kind=old, exists=True, cascade=cascade))
+        kind = store.kind.upper()
         head = render(
             exp.Create(
-                this=relation.copy(), kind=store.kind.upper(), expression=exp.Paren(this=exp.var(_BODY))
+                this=relation.copy(),
+                kind=kind,
+                replace=kind == "VIEW" and engine.relation_lookup == "show_table_extended",
+                expression=exp.Paren(this=exp.var(_BODY)),
             ),
             dialect,
         )
@@ -141,7 +159,10 @@ def run_stored(test: SqlTest, compiled: str, warehouse: Warehouse) -> CheckResul
 
 
 def _existing_kind(warehouse: Warehouse, store: Store, policy: Mapping[str, bool]) -> str | None:
-    """The `table_type` of the relation already at `store`'s name, if any (dbt's `adapter.get_relation`)."""
+    """`VIEW` or `TABLE`: the kind of relation already at `store`'s name, None when there is none (dbt's
+    `adapter.get_relation`, which finds it the engine's way)."""
+    if engine_of(warehouse.dialect).relation_lookup == "show_table_extended":
+        return _spark_existing_kind(warehouse, store, policy)
     dialect = warehouse.dialect
     schema = _as_stored(store.schema, policy.get("schema", True), dialect)
     name = _as_stored(store.identifier, policy.get("identifier", True), dialect)
@@ -154,7 +175,33 @@ def _existing_kind(warehouse: Warehouse, store: Store, policy: Mapping[str, bool
         where = exp.and_(where, exp.column("table_catalog").eq(exp.Literal.string(database)))
     query = exp.select("table_type").from_(exp.table_("tables", db="information_schema")).where(where)
     rows = warehouse.execute(query).rows
-    return str(rows[0][0]).upper() if rows else None
+    if not rows:
+        return None
+    return "VIEW" if str(rows[0][0]).upper() == _VIEW else "TABLE"
+
+
+def _spark_existing_kind(warehouse: Warehouse, store: Store, policy: Mapping[str, bool]) -> str | None:
+    """dbt-spark's `get_relation`: `show table extended in <schema> like <pattern>` (its
+    `list_relations_without_caching`, the pattern narrowed to the name when the name is a plain word),
+    the row of that schema and name (Spark's catalog folds case), a view when its `information` says
+    `Type: VIEW`. sqlglot has no SHOW expression for Spark: the statement is a Command whose schema and
+    pattern are sqlglot-rendered identifier and string literal."""
+    dialect = warehouse.dialect
+    schema = _ident(store.schema, policy.get("schema", True))
+    assert schema is not None  # store_of refuses a test without a schema
+    pattern = store.identifier if _PLAIN.fullmatch(store.identifier) else "*"
+    text = f"TABLE EXTENDED IN {render(schema, dialect)} LIKE {render(exp.Literal.string(pattern), dialect)}"
+    show = exp.Command(this="SHOW", expression=text)
+    got = warehouse.execute(show)
+    columns = [c.lower() for c in got.columns]
+    at = {name: columns.index(name) for name in ("namespace", "tablename", "information") if name in columns}
+    if len(at) < 3:
+        raise QueryError(f"SHOW TABLE EXTENDED returned columns {got.columns}", render(show, dialect))
+    for row in got.rows:
+        same = str(row[at["namespace"]]).casefold() == store.schema.casefold()
+        if same and str(row[at["tablename"]]).casefold() == store.identifier.casefold():
+            return "VIEW" if _SPARK_VIEW in str(row[at["information"]]) else "TABLE"
+    return None
 
 
 def _relation(store: Store, policy: Mapping[str, bool]) -> exp.Table:

@@ -17,7 +17,11 @@ class Engine:
     whether a table's independent check passes run as separate statements (`split_passes`), and the
     Python loggers of its in-process client that pipewatch silences (`noisy_loggers`: pyspark logs
     every failed query as a JSON record with the whole JVM stack trace on stderr; the error itself
-    reaches pipewatch as the exception it raises).
+    reaches pipewatch as the exception it raises), and how dbt's adapter finds and drops a relation
+    before a test stores its failures: `relation_lookup` is `information_schema` (its `tables` view) or
+    `show_table_extended` (Spark, which has no information_schema: dbt-spark's `get_relation` lists
+    `show table extended in <schema>` and reads `Type: VIEW` from each row's `information`), and
+    `drop_cascade` whether its `drop_relation` adds `cascade` (dbt-spark's does not; Spark refuses it).
 
     Split where the engine runs each query on every core and charges nothing per query (DuckDB:
     measured faster than one statement cross-joining the passes); fused, so each column is scanned
@@ -30,6 +34,8 @@ class Engine:
     missing_table: str = ""
     split_passes: bool = False
     noisy_loggers: tuple[str, ...] = ()
+    relation_lookup: str = "information_schema"
+    drop_cascade: bool = True
 
 
 ENGINES: tuple[Engine, ...] = (
@@ -57,6 +63,8 @@ ENGINES: tuple[Engine, ...] = (
         ("pyhive", "pyspark"),
         r"table or view not found|TABLE_OR_VIEW_NOT_FOUND",
         noisy_loggers=("py4j", "pyspark", "SQLQueryContextLogger", "DataFrameQueryContextLogger"),
+        relation_lookup="show_table_extended",
+        drop_cascade=False,
     ),
     Engine("trino", ("trino", "starburst"), ("trino",)),
     Engine("athena", ("athena",)),
@@ -104,6 +112,11 @@ def driver_dialect(module: str) -> str | None:
 def noisy_loggers(dialect: str) -> tuple[str, ...]:
     """Python loggers of `dialect`'s in-process client that pipewatch silences (empty for most)."""
     return next((e.noisy_loggers for e in ENGINES if e.dialect == dialect and e.noisy_loggers), ())
+
+
+def engine_of(dialect: str) -> Engine:
+    """`dialect`'s row (a row of defaults for a dialect pipewatch has none for)."""
+    return next((e for e in ENGINES if e.dialect == dialect), Engine(dialect))
 
 
 def is_missing_table(message: str) -> bool:
