@@ -14,7 +14,8 @@ pipewatch does the same, with the DDL as sqlglot expressions quoted by dbt's rel
 adapter's default, overridden by the project's `quoting:`). Only the test's own compiled SQL enters as
 text, as dbt pastes it. Such a test never runs fused: its stored rows must be the rows of dbt's SQL.
 
-What differs by engine is its row in `warehouse.dialects` (`relation_lookup`, `drop_cascade`): most
+What differs by engine is its row in `warehouse.dialects` (`relation_lookup`, `drop_cascade`,
+`replace_view`): most
 engines answer `get_relation` from information_schema and drop with `cascade`; Spark (dbt-spark) lists
 `show table extended in <schema> like '<name>'` and drops without `cascade`, and creates views with
 `create or replace view` (dbt-spark's `create_view_as`). A Spark table is `create table ... as`, with no
@@ -134,7 +135,7 @@ def run_stored(test: SqlTest, compiled: str, warehouse: Warehouse) -> CheckResul
             exp.Create(
                 this=relation.copy(),
                 kind=kind,
-                replace=kind == "VIEW" and engine.relation_lookup == "show_table_extended",
+                replace=kind == "VIEW" and engine.replace_view,
                 expression=exp.Paren(this=exp.var(_BODY)),
             ),
             dialect,
@@ -193,14 +194,14 @@ def _spark_existing_kind(warehouse: Warehouse, store: Store, policy: Mapping[str
     text = f"TABLE EXTENDED IN {render(schema, dialect)} LIKE {render(exp.Literal.string(pattern), dialect)}"
     show = exp.Command(this="SHOW", expression=text)
     got = warehouse.execute(show)
-    columns = [c.lower() for c in got.columns]
-    at = {name: columns.index(name) for name in ("namespace", "tablename", "information") if name in columns}
-    if len(at) < 3:
-        raise QueryError(f"SHOW TABLE EXTENDED returned columns {got.columns}", render(show, dialect))
-    for row in got.rows:
-        same = str(row[at["namespace"]]).casefold() == store.schema.casefold()
-        if same and str(row[at["tablename"]]).casefold() == store.identifier.casefold():
-            return "VIEW" if _SPARK_VIEW in str(row[at["information"]]) else "TABLE"
+    if len(got.columns) != 4:  # dbt-spark unpacks each row as (schema, name, is temporary, information)
+        raise QueryError(
+            f"SHOW TABLE EXTENDED returned {len(got.columns)} columns, expected 4", render(show, dialect)
+        )
+    for namespace, name, _, information in got.rows:
+        same = str(namespace).casefold() == store.schema.casefold()
+        if same and str(name).casefold() == store.identifier.casefold():
+            return "VIEW" if _SPARK_VIEW in str(information) else "TABLE"
     return None
 
 

@@ -21,7 +21,8 @@ class Engine:
     before a test stores its failures: `relation_lookup` is `information_schema` (its `tables` view) or
     `show_table_extended` (Spark, which has no information_schema: dbt-spark's `get_relation` lists
     `show table extended in <schema>` and reads `Type: VIEW` from each row's `information`), and
-    `drop_cascade` whether its `drop_relation` adds `cascade` (dbt-spark's does not; Spark refuses it).
+    `drop_cascade` whether its `drop_relation` adds `cascade` (dbt-spark's does not; Spark refuses it),
+    `replace_view` whether its `create_view_as` says `create or replace view` (dbt-spark's does).
 
     Split where the engine runs each query on every core and charges nothing per query (DuckDB:
     measured faster than one statement cross-joining the passes); fused, so each column is scanned
@@ -36,6 +37,7 @@ class Engine:
     noisy_loggers: tuple[str, ...] = ()
     relation_lookup: str = "information_schema"
     drop_cascade: bool = True
+    replace_view: bool = False
 
 
 ENGINES: tuple[Engine, ...] = (
@@ -65,6 +67,7 @@ ENGINES: tuple[Engine, ...] = (
         noisy_loggers=("py4j", "pyspark", "SQLQueryContextLogger", "DataFrameQueryContextLogger"),
         relation_lookup="show_table_extended",
         drop_cascade=False,
+        replace_view=True,
     ),
     Engine("trino", ("trino", "starburst"), ("trino",)),
     Engine("athena", ("athena",)),
