@@ -9,7 +9,7 @@ substituted after rendering, as dbt's `SecretRenderer` does) and `var` (the `--v
 profile context).
 
 Anything else returns None and the caller reads the profile through dbt itself: a name other than
-`env_var`/`var` in a template (`flags`, `modules`...), a rendering error (dbt words it), a var whose
+`env_var`/`var`/`flags.PROFILES_DIR` in a template (`modules`, another flag...), a rendering error (dbt words it), a var whose
 value is itself a template, a Jinja `profile:` in dbt_project.yml, a missing profile or target. So
 this path never decides anything dbt would decide differently; it only answers early when the answer
 is plain.
@@ -72,7 +72,7 @@ def _read(
     if not isinstance(raw, dict) or not isinstance(raw.get(name), dict):
         raise NotPlain("no such profile")
     chosen = raw[name]
-    renderer = _Renderer(cli_vars)
+    renderer = _Renderer(cli_vars, profiles_dir)
     target_name = target if target is not None else renderer.render(chosen.get("target", "default"), ())
     outputs = chosen.get("outputs")
     if not isinstance(target_name, str) or not isinstance(outputs, dict):
@@ -110,15 +110,24 @@ def _load_yaml(path: Path) -> Any:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (a safe loader)
 
 
+@dataclass(frozen=True, slots=True)
+class _Flags:
+    """The one dbt flag a profile template may read here."""
+
+    PROFILES_DIR: str
+
+
 class _Renderer:
     """dbt's `ProfileRenderer`, for templates that use only `env_var` and `var`."""
 
-    def __init__(self, cli_vars: dict[str, Any]) -> None:
+    def __init__(self, cli_vars: dict[str, Any], profiles_dir: Path) -> None:
         from dbt_common.clients.jinja import get_environment
 
         self._env = get_environment(native=True)
         self._vars = cli_vars
-        self._context = {"env_var": self._env_var, "var": self._var}
+        # dbt's global flags hold --profiles-dir as pipewatch hands it to dbt: str() of the same Path.
+        flags = _Flags(str(profiles_dir))
+        self._context = {"env_var": self._env_var, "var": self._var, "flags": flags}
 
     def render_tree(self, value: Any, keypath: tuple[str | int, ...]) -> Any:
         """dbt's `deep_map_render`: every leaf rendered, keys as they are."""
@@ -152,11 +161,23 @@ class _Renderer:
         return rendered
 
     def _render_str(self, text: str) -> Any:
-        from jinja2 import meta
+        from jinja2 import meta, nodes
 
         tree = self._env.parse(text)
-        if not meta.find_undeclared_variables(tree) <= _NAMES:
-            raise NotPlain("a template name other than env_var and var")
+        names = meta.find_undeclared_variables(tree)
+        if "flags" in names:
+            # `flags.PROFILES_DIR` only (the example project's profile anchors its database on it).
+            uses = sum(1 for n in tree.find_all(nodes.Name) if n.name == "flags")
+            reads = sum(
+                1
+                for g in tree.find_all(nodes.Getattr)
+                if isinstance(g.node, nodes.Name) and g.node.name == "flags" and g.attr == "PROFILES_DIR"
+            )
+            if uses != reads:
+                raise NotPlain("a flag other than PROFILES_DIR")
+            names = names - {"flags"}
+        if not names <= _NAMES:
+            raise NotPlain("a template name other than env_var, var and flags.PROFILES_DIR")
         template = self._env.from_string(text, globals=self._context)
         return template.render(self._context)
 
