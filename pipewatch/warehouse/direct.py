@@ -28,7 +28,6 @@ from urllib.parse import urlparse
 
 from sqlglot import exp
 
-from pipewatch.errors import WarehouseError
 from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, render
 from pipewatch.warehouse.dbt_adapter import (
     SECRET_FIELD,
@@ -94,10 +93,19 @@ def open_profile(
     if direct is not None:
         return direct
     adapter = DbtAdapterWarehouse(
-        project_dir=project_dir, profiles_dir=folder, target=target, profile=profile, vars=vars, threads=threads
+        project_dir=project_dir,
+        profiles_dir=folder,
+        target=target,
+        profile=profile,
+        vars=vars,
+        threads=threads,
     )
     rendered = Target(
-        adapter.adapter_type, adapter.profile_name, adapter.target_name, adapter.threads, set_fields(adapter.credentials)
+        adapter.adapter_type,
+        adapter.profile_name,
+        adapter.target_name,
+        adapter.threads,
+        set_fields(adapter.credentials),
     )
     direct = open_direct(rendered, threads)
     return direct if direct is not None else adapter
@@ -122,13 +130,13 @@ def set_fields(credentials: Any) -> dict[str, Any]:
 def open_direct(target: Target, threads: int | None = None) -> ProfileWarehouse | None:
     """The profile's warehouse through its driver, or None when only dbt's adapter opens it the same."""
     opener = {"duckdb": open_duckdb, "postgres": open_postgres}.get(target.adapter_type)
-    connect = opener(target.fields, target.threads) if opener is not None else None
+    connect = opener(target.fields) if opener is not None else None
     if connect is None:
         return None
     return ProfileWarehouse(target, connect, threads or target.threads)
 
 
-def open_duckdb(fields: dict[str, Any], threads: int) -> Callable[[], Any] | None:
+def open_duckdb(fields: dict[str, Any]) -> Callable[[], Any] | None:
     """dbt-duckdb's local connection: `duckdb.connect(path, read_only=False)`, then each extension
     installed and loaded; None for any other key (see the module docstring)."""
     if not set(fields) <= _DUCKDB_KEYS:
@@ -146,7 +154,7 @@ def open_duckdb(fields: dict[str, Any], threads: int) -> Callable[[], Any] | Non
     def connect() -> Any:
         from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(path, read_only=False, threads=threads, extensions=extensions)
+        return DuckDBWarehouse(path, read_only=False, extensions=extensions)
 
     return connect
 
@@ -158,7 +166,7 @@ def _duckdb_catalog(path: str) -> str:
     return PurePath(path).name.lstrip(".").split(".")[0]
 
 
-def open_postgres(fields: dict[str, Any], threads: int) -> Callable[[], Any] | None:
+def open_postgres(fields: dict[str, Any]) -> Callable[[], Any] | None:
     """dbt-postgres's `open`: `psycopg2.connect` with the same arguments, `retries` on OperationalError,
     `SET ROLE` after; None for any other key or a value of another type than dbt declares."""
     for key, value in fields.items():
@@ -213,11 +221,15 @@ class ProfileWarehouse:
         self._connect = connect
         self._inner: Any = None
         self._secrets = env_secrets() + [
-            v for k, v in target.fields.items() if SECRET_FIELD.search(k) and isinstance(v, str) and len(v) >= 3
+            v
+            for k, v in target.fields.items()
+            if SECRET_FIELD.search(k) and isinstance(v, str) and len(v) >= 3
         ]
 
     def __repr__(self) -> str:
-        return f"ProfileWarehouse({self.adapter_type}, profile={self.profile_name}, target={self.target_name})"
+        return (
+            f"ProfileWarehouse({self.adapter_type}, profile={self.profile_name}, target={self.target_name})"
+        )
 
     @property
     def label(self) -> str:
@@ -233,7 +245,9 @@ class ProfileWarehouse:
             if isinstance(self._inner, _PgConnections):
                 self._inner.main()
         except Exception as exc:
-            raise unreachable("cannot connect to", self.label, self._message(exc), self.adapter_type) from None
+            raise unreachable(
+                "cannot connect to", self.label, self._message(exc), self.adapter_type
+            ) from None
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Warehouse]:
@@ -243,7 +257,9 @@ class ProfileWarehouse:
             try:
                 own = self._inner.open()
             except Exception as exc:
-                raise unreachable("cannot connect to", self.label, self._message(exc), self.adapter_type) from None
+                raise unreachable(
+                    "cannot connect to", self.label, self._message(exc), self.adapter_type
+                ) from None
             try:
                 yield _PgSession(self, own)
             finally:
