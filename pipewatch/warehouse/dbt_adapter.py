@@ -281,15 +281,18 @@ def env_secrets() -> list[str]:
     return [v for k, v in os.environ.items() if k.startswith("DBT_ENV_SECRET") and len(v) >= 3]
 
 
+def secrets_in(fields: Mapping[str, Any]) -> list[str]:
+    """The `DBT_ENV_SECRET_*` values and the values of secret-looking credential fields (passwords,
+    tokens, keys): what no message may show."""
+    return env_secrets() + [
+        v for k, v in fields.items() if SECRET_FIELD.search(k) and isinstance(v, str) and len(v) >= 3
+    ]
+
+
 def _secrets_of(credentials: Any) -> list[str]:
-    out = env_secrets()
     if not dataclasses.is_dataclass(credentials):
-        return out
-    for f in dataclasses.fields(credentials):
-        value = getattr(credentials, f.name, None)
-        if SECRET_FIELD.search(f.name) and isinstance(value, str) and len(value) >= 3:
-            out.append(value)
-    return out
+        return env_secrets()
+    return secrets_in({f.name: getattr(credentials, f.name, None) for f in dataclasses.fields(credentials)})
 
 
 def _load_config(

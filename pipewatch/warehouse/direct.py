@@ -30,11 +30,10 @@ from sqlglot import exp
 
 from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, render
 from pipewatch.warehouse.dbt_adapter import (
-    SECRET_FIELD,
     check_profile_files,
-    env_secrets,
     profiles_dir_for,
     redact,
+    secrets_in,
     unreachable,
 )
 from pipewatch.warehouse.dialects import dialect_for
@@ -220,11 +219,7 @@ class ProfileWarehouse:
         self.threads = threads
         self._connect = connect
         self._inner: Any = None
-        self._secrets = env_secrets() + [
-            v
-            for k, v in target.fields.items()
-            if SECRET_FIELD.search(k) and isinstance(v, str) and len(v) >= 3
-        ]
+        self._secrets = secrets_in(target.fields)
 
     def __repr__(self) -> str:
         return (
