@@ -28,6 +28,8 @@ from typing import Any
 SECRET_PLACEHOLDER = "$$$DBT_SECRET_START$$${}$$$DBT_SECRET_END$$$"
 SECRET_PREFIX = "DBT_ENV_SECRET"
 _JINJA = re.compile(r"{[{%#]")
+#: What makes a string more than one piece of template data to Jinja (a delimiter, a line break).
+_NOT_DATA = re.compile(r"[{\r\n]")
 #: The only free names a template may use to be rendered here.
 _NAMES = frozenset({"env_var", "var"})
 
@@ -121,9 +123,7 @@ class _Renderer:
     """dbt's `ProfileRenderer`, for templates that use only `env_var` and `var`."""
 
     def __init__(self, cli_vars: dict[str, Any], profiles_dir: Path) -> None:
-        from dbt_common.clients.jinja import get_environment
-
-        self._env = get_environment(native=True)
+        self._env: Any = None
         self._vars = cli_vars
         # dbt's global flags hold --profiles-dir as pipewatch hands it to dbt: str() of the same Path.
         flags = _Flags(str(profiles_dir))
@@ -161,8 +161,16 @@ class _Renderer:
         return rendered
 
     def _render_str(self, text: str) -> Any:
+        if not _NOT_DATA.search(text):
+            # No delimiter and no line break: Jinja's template is this one piece of data, which dbt's
+            # native rendering returns as it is (no need to import the environment for it).
+            return text
         from jinja2 import meta, nodes
 
+        if self._env is None:
+            from dbt_common.clients.jinja import get_environment
+
+            self._env = get_environment(native=True)
         tree = self._env.parse(text)
         names = meta.find_undeclared_variables(tree)
         if "flags" in names:
