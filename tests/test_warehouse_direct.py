@@ -152,6 +152,20 @@ def test_a_plain_profile_opens_duckdb_without_dbt(tmp_path: Path) -> None:
     ]
 
 
+def test_duckdb_errors_never_carry_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_db(tmp_path / "shop.duckdb")
+    monkeypatch.setenv("DBT_ENV_SECRET_PW_NAME", "hidden_relation_xyz")
+    write_profiles(tmp_path, {"dev": f"type: duckdb\npath: '{tmp_path / 'shop.duckdb'}'\nthreads: 2"})
+    with open_warehouse(project_dir=tmp_path, profiles_dir=tmp_path, profile="shopdb") as wh:
+        assert isinstance(wh, ProfileWarehouse)
+        with pytest.raises(QueryError) as err:
+            wh.execute("SELECT * FROM hidden_relation_xyz")
+        assert "hidden_relation_xyz" not in str(err.value) and "***" in str(err.value)
+        with wh.session() as session, pytest.raises(QueryError) as err:
+            session.execute("SELECT * FROM hidden_relation_xyz")
+        assert "hidden_relation_xyz" not in str(err.value)
+
+
 def test_a_profile_only_dbt_renders_still_connects_directly(tmp_path: Path) -> None:
     make_db(tmp_path / "shop.duckdb")
     path = "{{ modules.re.sub('/+$', '', flags.PROFILES_DIR) }}/shop.duckdb"

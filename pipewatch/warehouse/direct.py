@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 from sqlglot import exp
 
+from pipewatch.errors import WarehouseError
 from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, render
 from pipewatch.warehouse.dbt_adapter import (
     check_profile_files,
@@ -262,14 +263,15 @@ class ProfileWarehouse:
                     own.close()
         else:
             with self._inner.session() as cursor:
-                yield cursor
+                yield _DuckDBSession(self, cursor)
 
     def execute(self, statement: exp.Expr | str) -> QueryResult:
         """Run one statement on the run's connection and fetch every row."""
         self.connect()
         if isinstance(self._inner, _PgConnections):
             return self.run_pg(self._inner.main(), render(statement, self.dialect))
-        result: QueryResult = self._inner.execute(statement)
+        with self.redacted():
+            result: QueryResult = self._inner.execute(statement)
         return result
 
     def execute_many(self, statements: Sequence[exp.Expr | str]) -> list[QueryResult]:
@@ -277,7 +279,8 @@ class ProfileWarehouse:
         self.connect()
         many = getattr(self._inner, "execute_many", None)
         if callable(many):
-            results: list[QueryResult] = many(statements)
+            with self.redacted():
+                results: list[QueryResult] = many(statements)
             return results
         return [self.execute(s) for s in statements]
 
@@ -316,9 +319,36 @@ class ProfileWarehouse:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def redacted(self) -> Iterator[None]:
+        """DuckDB's errors with every secret masked, as the adapter path masks them."""
+        try:
+            yield
+        except QueryError as exc:
+            raise QueryError(redact(str(exc), self._secrets), exc.sql) from None
+        except WarehouseError as exc:
+            raise WarehouseError(redact(str(exc), self._secrets)) from None
+
     def _message(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return redact(text, self._secrets)
+
+
+class _DuckDBSession:
+    """One worker's DuckDB cursor as a `Warehouse`, its errors masked like the run's connection's."""
+
+    def __init__(self, owner: ProfileWarehouse, cursor: Warehouse) -> None:
+        self._owner = owner
+        self._cursor = cursor
+        self.dialect = owner.dialect
+
+    def execute(self, statement: exp.Expr | str) -> QueryResult:
+        """Run one statement on this worker's cursor."""
+        with self._owner.redacted():
+            return self._cursor.execute(statement)
+
+    def close(self) -> None:
+        """The session closes the cursor."""
 
 
 class _PgSession:
