@@ -201,6 +201,8 @@ def test_a_key_outside_the_plain_set_goes_through_dbt(tmp_path: Path, extra: str
         ({"path": "x/shop.duckdb"}, True),
         ({"path": "x/shop.duckdb", "database": "shop", "schema": "s", "extensions": ["httpfs"]}, True),
         ({"path": "x/shop.duckdb", "database": "other"}, False),  # dbt refuses it in its words
+        ({"path": "x/shop.duckdb", "schema": 5}, False),
+        ({"path": "x/shop.duckdb", "keep_open": "yes"}, False),
         ({"path": ":memory:"}, False),
         ({"path": "md:my_db"}, False),
         ({"path": "x/shop.duckdb", "extensions": [{"name": "x", "repo": "r"}]}, False),

@@ -43,8 +43,15 @@ from pipewatch.warehouse.profile_render import Target, read_target
 if TYPE_CHECKING:
     from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse
 
-#: dbt-duckdb keys that change nothing about the connection a check run reads through.
-_DUCKDB_KEYS = frozenset({"path", "database", "schema", "extensions", "external_root", "keep_open"})
+#: dbt-duckdb keys that change nothing about the connection a check run reads through, with their types.
+_DUCKDB_TYPES: dict[str, type] = {
+    "path": str,
+    "database": str,
+    "schema": str,
+    "extensions": list,
+    "external_root": str,
+    "keep_open": bool,
+}
 #: dbt-postgres keys and their types (dbt's PostgresCredentials); `None` allowed where dbt allows it.
 _PG_TYPES: dict[str, tuple[type, bool]] = {
     "host": (str, False),
@@ -139,8 +146,8 @@ def open_direct(target: Target, threads: int | None = None) -> ProfileWarehouse 
 def open_duckdb(fields: dict[str, Any]) -> Callable[[], Any] | None:
     """dbt-duckdb's local connection: `duckdb.connect(path, read_only=False)`, then each extension
     installed and loaded; None for any other key (see the module docstring)."""
-    if not set(fields) <= _DUCKDB_KEYS:
-        return None
+    if any(type(value) is not _DUCKDB_TYPES.get(key) for key, value in fields.items()):
+        return None  # another key, or a value dbt's credentials would refuse (in dbt's words)
     path, extensions = fields.get("path", ":memory:"), fields.get("extensions") or []
     if not isinstance(path, str) or path == ":memory:" or len(urlparse(path).scheme) > 1:
         return None  # in-memory, md:, s3:, ducklake: ... are dbt-duckdb's business
