@@ -107,12 +107,11 @@ def open_profile(
         vars=vars,
         threads=threads,
     )
+    if adapter.adapter_type not in _OPENERS or not dataclasses.is_dataclass(adapter.credentials):
+        return adapter
+    fields = set_fields(adapter.credentials)
     rendered = Target(
-        adapter.adapter_type,
-        adapter.profile_name,
-        adapter.target_name,
-        adapter.threads,
-        set_fields(adapter.credentials),
+        adapter.adapter_type, adapter.profile_name, adapter.target_name, adapter.threads, fields
     )
     direct = open_direct(rendered, threads)
     return direct if direct is not None else adapter
@@ -136,7 +135,7 @@ def set_fields(credentials: Any) -> dict[str, Any]:
 
 def open_direct(target: Target, threads: int | None = None) -> ProfileWarehouse | None:
     """The profile's warehouse through its driver, or None when only dbt's adapter opens it the same."""
-    opener = {"duckdb": open_duckdb, "postgres": open_postgres}.get(target.adapter_type)
+    opener = _OPENERS.get(target.adapter_type)
     connect = opener(target.fields) if opener is not None else None
     if connect is None:
         return None
@@ -212,6 +211,13 @@ def open_postgres(fields: dict[str, Any]) -> Callable[[], Any] | None:
         return _PgConnections(kwargs, retries, role, autocommit)
 
     return connect
+
+
+#: The adapters pipewatch can open with their driver, and how.
+_OPENERS: dict[str, Callable[[dict[str, Any]], Callable[[], Any] | None]] = {
+    "duckdb": open_duckdb,
+    "postgres": open_postgres,
+}
 
 
 class ProfileWarehouse:
