@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -166,6 +167,27 @@ def test_duckdb_errors_never_carry_a_secret(tmp_path: Path, monkeypatch: pytest.
         assert "hidden_relation_xyz" not in str(err.value)
 
 
+def test_what_storing_failures_needs_is_there(tmp_path: Path) -> None:
+    """A test with store_failures writes a table, commits, and quotes as dbt's policy says (the project's
+    `quoting:` over the adapter's default): the direct path offers all three, dbt loading only then."""
+    make_db(tmp_path / "shop.duckdb")
+    write_profiles(tmp_path, {"dev": f"type: duckdb\npath: '{tmp_path / 'shop.duckdb'}'"})
+    (tmp_path / "dbt_project.yml").write_text(
+        "name: p\nversion: '1.0'\nconfig-version: 2\nprofile: shopdb\nquoting: {identifier: false}\n"
+    )
+    with open_warehouse(project_dir=tmp_path, profiles_dir=tmp_path) as wh:
+        assert isinstance(wh, ProfileWarehouse)
+        assert wh.quote_policy() == {"database": True, "schema": True, "identifier": False}
+        wh.execute("CREATE SCHEMA IF NOT EXISTS audit")
+        wh.execute("CREATE TABLE audit.stored AS SELECT 1 AS x")
+        wh.commit()
+        with wh.session() as session:
+            session.commit()  # type: ignore[attr-defined]
+            assert session.execute("SELECT x FROM audit.stored").rows == [(1,)]
+    with DbtAdapterWarehouse(project_dir=tmp_path, profiles_dir=tmp_path) as adapter:
+        assert adapter.execute("SELECT x FROM audit.stored").rows == [(1,)]  # written to the file
+
+
 def test_a_profile_only_dbt_renders_still_connects_directly(tmp_path: Path) -> None:
     make_db(tmp_path / "shop.duckdb")
     path = "{{ modules.re.sub('/+$', '', flags.PROFILES_DIR) }}/shop.duckdb"
@@ -260,6 +282,13 @@ def test_postgres_direct_counts_and_secrets(
         with pytest.raises(QueryError, match="division by zero"):
             wh.execute("SELECT 1 / 0")
         assert wh.execute("SELECT pg_backend_pid()").rows == [(pid,)]  # rolled back, same connection
+        # What a test storing its failures does: write, commit; another connection sees the table.
+        wh.execute(f"CREATE TABLE {SCHEMA}.pw_direct_stored AS SELECT 1 AS x")
+        wh.commit()
+    with psycopg2.connect(pg_shop.dsn) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT x FROM {SCHEMA}.pw_direct_stored")
+        assert cur.fetchall() == [(1,)]
+        cur.execute(f"DROP TABLE {SCHEMA}.pw_direct_stored")
     with DbtAdapterWarehouse(project_dir=tmp_path, profiles_dir=folder, profile="pgshop") as adapter:
         through_dbt = run_checks(rules, adapter, samples=3)
     got = {c.name: (c.status, c.failing_rows) for c in direct.checks if c.failing_rows is not None}

@@ -77,7 +77,7 @@ class DbtAdapterWarehouse:
     ) -> None:
         self.project_dir = Path(project_dir)
         self.profiles_dir = profiles_dir_for(profiles_dir, self.project_dir)
-        self._config = _load_config(
+        self._config = load_dbt_config(
             self.project_dir,
             self.profiles_dir,
             target or os.environ.get("DBT_TARGET") or None,
@@ -96,9 +96,10 @@ class DbtAdapterWarehouse:
         self._stack: contextlib.ExitStack | None = None
 
     @property
-    def credentials(self) -> Any:
-        """dbt's credentials object for the chosen target, as dbt rendered and validated it."""
-        return self._config.credentials
+    def config(self) -> Any:
+        """dbt's RuntimeConfig: the chosen target's credentials as dbt rendered and validated them, the
+        project's settings (`quoting:`...)."""
+        return self._config
 
     def __repr__(self) -> str:
         return f"DbtAdapterWarehouse({self.adapter_type}, profile={self.profile_name}, target={self.target_name})"
@@ -295,7 +296,7 @@ def _secrets_of(credentials: Any) -> list[str]:
     return secrets_in({f.name: getattr(credentials, f.name, None) for f in dataclasses.fields(credentials)})
 
 
-def _load_config(
+def load_dbt_config(
     project_dir: Path, profiles_dir: Path, target: str | None, profile: str | None, cli_vars: dict[str, Any]
 ) -> Any:
     """dbt's RuntimeConfig for the project (or, without a dbt_project.yml, for the named profile alone)."""

@@ -32,6 +32,7 @@ from pipewatch.errors import WarehouseError
 from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, render
 from pipewatch.warehouse.dbt_adapter import (
     check_profile_files,
+    load_dbt_config,
     profiles_dir_for,
     redact,
     secrets_in,
@@ -96,7 +97,12 @@ def open_profile(
     profile = profile or os.environ.get("DBT_PROFILE") or None
     check_profile_files(project_dir, folder, profile)
     plain = read_target(project_dir, folder, target, profile, dict(vars or {}))
-    direct = open_direct(plain, threads) if plain is not None else None
+
+    def dbt_config() -> Any:
+        # Only a test that stores its failures asks (for dbt's quote policy): dbt loads then, not before.
+        return load_dbt_config(project_dir, folder, target, profile, dict(vars or {}))
+
+    direct = open_direct(plain, threads, dbt_config) if plain is not None else None
     if direct is not None:
         return direct
     adapter = DbtAdapterWarehouse(
@@ -107,13 +113,14 @@ def open_profile(
         vars=vars,
         threads=threads,
     )
-    if adapter.adapter_type not in _OPENERS or not dataclasses.is_dataclass(adapter.credentials):
+    credentials = adapter.config.credentials
+    if adapter.adapter_type not in _OPENERS or not dataclasses.is_dataclass(credentials):
         return adapter
-    fields = set_fields(adapter.credentials)
+    fields = set_fields(credentials)
     rendered = Target(
         adapter.adapter_type, adapter.profile_name, adapter.target_name, adapter.threads, fields
     )
-    direct = open_direct(rendered, threads)
+    direct = open_direct(rendered, threads, lambda: adapter.config)
     return direct if direct is not None else adapter
 
 
@@ -133,13 +140,16 @@ def set_fields(credentials: Any) -> dict[str, Any]:
     return out
 
 
-def open_direct(target: Target, threads: int | None = None) -> ProfileWarehouse | None:
-    """The profile's warehouse through its driver, or None when only dbt's adapter opens it the same."""
+def open_direct(
+    target: Target, threads: int | None = None, dbt_config: Callable[[], Any] | None = None
+) -> ProfileWarehouse | None:
+    """The profile's warehouse through its driver, or None when only dbt's adapter opens it the same.
+    `dbt_config` loads dbt's RuntimeConfig of the project when something needs it (the quote policy)."""
     opener = _OPENERS.get(target.adapter_type)
     connect = opener(target.fields) if opener is not None else None
     if connect is None:
         return None
-    return ProfileWarehouse(target, connect, threads or target.threads)
+    return ProfileWarehouse(target, connect, threads or target.threads, dbt_config)
 
 
 def open_duckdb(fields: dict[str, Any]) -> Callable[[], Any] | None:
@@ -224,7 +234,13 @@ class ProfileWarehouse:
     """A dbt profile's warehouse opened by its driver: connects on first use (the profile is read and
     checked already), then runs statements like any `Warehouse`, one connection per worker thread."""
 
-    def __init__(self, target: Target, connect: Callable[[], Any], threads: int) -> None:
+    def __init__(
+        self,
+        target: Target,
+        connect: Callable[[], Any],
+        threads: int,
+        dbt_config: Callable[[], Any] | None = None,
+    ) -> None:
         self.adapter_type = target.adapter_type
         self.profile_name = target.profile_name
         self.target_name = target.target_name
@@ -232,6 +248,7 @@ class ProfileWarehouse:
         #: How many connections independent statements may use at once: the profile's `threads`, as dbt.
         self.threads = threads
         self._connect = connect
+        self._dbt_config = dbt_config
         self._inner: Any = None
         self._secrets = secrets_in(target.fields)
 
@@ -319,8 +336,29 @@ class ProfileWarehouse:
             with contextlib.suppress(Exception):
                 cursor.close()
 
+    def commit(self) -> None:
+        """Commit what the run's connection wrote (a test that stores its failures writes a table, which
+        dbt's test materialization commits); DuckDB commits each statement by itself."""
+        if isinstance(self._inner, _PgConnections):
+            self._inner.main().commit()
+
+    def quote_policy(self) -> dict[str, bool]:
+        """How dbt quotes the relations it creates: the adapter's default policy with the project's
+        `quoting:` over it, read through dbt (loaded on first use: only tests storing failures ask)."""
+        if self._dbt_config is None:
+            return {"database": True, "schema": True, "identifier": True}
+        from dbt.adapters.factory import get_adapter_class_by_name, load_plugin
+
+        config = self._dbt_config()
+        load_plugin(self.adapter_type)
+        relation: Any = get_adapter_class_by_name(self.adapter_type).Relation
+        policy = relation.get_default_quote_policy().replace_dict(
+            dict(getattr(config, "quoting", None) or {})
+        )
+        return {part: bool(getattr(policy, part)) for part in ("database", "schema", "identifier")}
+
     def close(self) -> None:
-        """Close every connection (a read-only run: nothing to commit)."""
+        """Close every connection (checks only read; failures dbt stores are committed by `commit`)."""
         inner, self._inner = self._inner, None
         if inner is not None:
             with contextlib.suppress(Exception):
@@ -360,6 +398,13 @@ class _DuckDBSession:
         with self._owner.redacted():
             return self._cursor.execute(statement)
 
+    def commit(self) -> None:
+        """DuckDB commits each statement by itself."""
+
+    def quote_policy(self) -> dict[str, bool]:
+        """The run's quote policy (`ProfileWarehouse.quote_policy`)."""
+        return self._owner.quote_policy()
+
     def close(self) -> None:
         """The session closes the cursor."""
 
@@ -375,6 +420,14 @@ class _PgSession:
     def execute(self, statement: exp.Expr | str) -> QueryResult:
         """Run one statement on this worker's connection."""
         return self._owner.run_pg(self._connection, render(statement, self.dialect))
+
+    def commit(self) -> None:
+        """Commit what this worker's connection wrote."""
+        self._connection.commit()
+
+    def quote_policy(self) -> dict[str, bool]:
+        """The run's quote policy (`ProfileWarehouse.quote_policy`)."""
+        return self._owner.quote_policy()
 
     def close(self) -> None:
         """The session closes the connection."""
