@@ -226,7 +226,8 @@ class DbtAdapterWarehouse:
 def unreachable(what: str, label: str, message: str, adapter_type: str) -> WarehouseError:
     """The error for a warehouse that cannot be reached: what failed, on which profile, the database's
     (redacted) message, and its triage category and action."""
-    from pipewatch.triage import classify
+    # The function from its module: the package attribute `classify` is that module once it is imported.
+    from pipewatch.triage.classify import classify
 
     verdict = classify(message, adapter_type)
     return WarehouseError(f"{what} {label}: {message} [{verdict.category}: {verdict.action}]")
