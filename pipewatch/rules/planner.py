@@ -82,9 +82,11 @@ class Statement:
         Rendered once per run and used both to execute and to report: generating SQL from a tree is
         most of the engine's own time on a project of a thousand tests.
         """
+        # copy=False: sqlglot copies a tree before transforming it for a dialect, to keep the caller's
+        # tree intact; these trees are built for this run and rendered this once.
         if self.split:
-            return tuple(_render(p, self.dialect, True) for p in self.passes)
-        return (self.sql(pretty=True),)
+            return tuple(_render(p, self.dialect, True, copy=False) for p in self.passes)
+        return (_render(self.expression, self.dialect, True, copy=False),)
 
     @property
     def items(self) -> list[tuple[TableSpec, Check]]:
@@ -365,8 +367,8 @@ def _fuse(selects: list[exp.Select], used: list[str]) -> exp.Select:
     return statement
 
 
-def _render(tree: exp.Expr, dialect: str, pretty: bool) -> str:
-    return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+def _render(tree: exp.Expr, dialect: str, pretty: bool, *, copy: bool = True) -> str:
+    return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE, copy=copy)
 
 
 def _scans(st: Statement, passes: _Passes, layout: _Layout) -> dict[str, Counter[str]]:
