@@ -26,6 +26,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bytecode import compile_pipewatch
+
 CACHE = Path(os.environ.get("PIPEWATCH_BENCH_CACHE", "/tmp/pipewatch-bench")) / "dbt_tests_v1"
 MODELS = 100
 ROWS = 50_000
@@ -273,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-example", action="store_true", help="skip the example project's race")
     parser.add_argument("--no-generated", action="store_true", help="skip the generated project's race")
     args = parser.parse_args(argv)
+    compile_pipewatch()  # as installed: pipewatch's own .pyc files, like dbt's
     started = time.perf_counter()
     project = build()
     print(

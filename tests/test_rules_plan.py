@@ -239,3 +239,18 @@ def test_split_passes_give_the_fused_statements_results() -> None:
     fused = DuckDBWarehouse(connection=con).execute(st.expression).rows[0]
     assert [c.failing_rows for c in split.checks] == [1, 1, 1]
     assert fused[st.total] == split.checks[0].total_rows == 4
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_what_runs_is_what_a_copying_render_gives(dialect: str) -> None:
+    # `Statement.runs` renders without sqlglot's defensive copy (the trees are the run's own): the
+    # SQL must be the same as a render of untouched copies, for the fused and the split shape alike.
+    for split in (False, True):
+        for st in golden_plan(dialect).statements:
+            st.split = split and len(st.passes) > 1
+            expected = (
+                [_sql(p.copy(), dialect) for p in st.passes]
+                if st.split
+                else [_sql(st.expression.copy(), dialect)]
+            )
+            assert list(st.runs()) == expected

@@ -13,6 +13,7 @@ from pipewatch.rules import parse_rules, run_checks
 from pipewatch.warehouse import QueryError, open_warehouse
 from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse, dbt_message, profiles_dir_for, redact
 from pipewatch.warehouse.dialects import ADAPTER_DIALECTS, dialect_for
+from pipewatch.warehouse.direct import ProfileWarehouse
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
 RULES = """
@@ -157,7 +158,7 @@ def test_a_dbt_project_names_its_profile(shop: Path) -> None:
         "name: p\nversion: '1.0'\nconfig-version: 2\nprofile: shopdb\n", encoding="utf-8"
     )
     wh = open_warehouse(project_dir=project, profiles_dir=shop)
-    assert isinstance(wh, DbtAdapterWarehouse) and wh.profile_name == "shopdb"
+    assert isinstance(wh, ProfileWarehouse) and wh.profile_name == "shopdb"  # opened by its driver
     try:
         assert wh.execute("SELECT COUNT(*) FROM shop.main.customers").rows == [(2,)]
     finally:

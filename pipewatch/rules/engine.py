@@ -85,9 +85,10 @@ def _key(table: TableSpec, check: Check) -> _Key:
 def _run_statement(
     st: Statement, warehouse: Warehouse, now: datetime, samples: int
 ) -> Iterator[tuple[_Key, CheckResult]]:
-    sql = st.sql(pretty=True)
+    runs = st.runs()
+    sql = ";\n\n".join(runs)
     try:
-        row = _fetch_row(st, warehouse)
+        row = _fetch_row(st, runs, warehouse)
     except QueryError as exc:
         if len(st.checks) == 1:
             pc = st.checks[0]
@@ -114,13 +115,14 @@ def _run_statement(
         yield _key(pc.table, pc.check), res
 
 
-def _fetch_row(st: Statement, warehouse: Warehouse) -> tuple[Any, ...]:
-    """The statement's one result row: the fused query's, or its passes' rows side by side."""
+def _fetch_row(st: Statement, runs: tuple[str, ...], warehouse: Warehouse) -> tuple[Any, ...]:
+    """The statement's one result row: the fused query's, or its passes' rows side by side (`runs`:
+    the statement's SQL as `Statement.runs` rendered it)."""
     if not st.split:
-        result = warehouse.execute(st.expression)
+        result = warehouse.execute(runs[0])
         return result.rows[0] if result.rows else tuple(None for _ in st.columns)
     row: tuple[Any, ...] = ()
-    for got in execute_all(warehouse, st.passes):
+    for got in execute_all(warehouse, runs):
         row += got.rows[0] if got.rows else tuple(None for _ in got.columns)
     return row
 

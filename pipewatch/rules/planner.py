@@ -74,7 +74,19 @@ class Statement:
 
     def sql(self, pretty: bool = False) -> str:
         """The statement in its dialect (raises if sqlglot cannot express a construct there)."""
-        return self.expression.sql(dialect=self.dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+        return _render(self.expression, self.dialect, pretty)
+
+    def runs(self) -> tuple[str, ...]:
+        """The SQL the engine sends, pretty-printed: the fused statement, or each pass when `split`.
+
+        Rendered once per run and used both to execute and to report: generating SQL from a tree is
+        most of the engine's own time on a project of a thousand tests.
+        """
+        # copy=False: sqlglot copies a tree before transforming it for a dialect, to keep the caller's
+        # tree intact; these trees are built for this run and rendered this once.
+        if self.split:
+            return tuple(_render(p, self.dialect, True, copy=False) for p in self.passes)
+        return (_render(self.expression, self.dialect, True, copy=False),)
 
     @property
     def items(self) -> list[tuple[TableSpec, Check]]:
@@ -338,13 +350,25 @@ class _Layout:
 
 
 def _fuse(selects: list[exp.Select], used: list[str]) -> exp.Select:
-    """The passes as one statement: `SELECT * FROM (p1) CROSS JOIN (p2) ...` (one row, one round trip)."""
+    """The passes as one statement: `SELECT * FROM (p1) CROSS JOIN (p2) ...` (one row, one round trip).
+
+    The passes are wrapped without copies: rendering copies a tree before it transforms one, so the
+    fused statement and the passes may share their subtrees.
+    """
     statement = selects[0]
     if len(selects) > 1:
-        statement = exp.select(exp.Star()).from_(selects[0].subquery(f"pw__{used[0]}"))
+        statement = exp.select(exp.Star(), copy=False).from_(
+            exp.Subquery(this=selects[0], alias=exp.TableAlias(this=exp.to_identifier(f"pw__{used[0]}"))),
+            copy=False,
+        )
         for part, sel in zip(used[1:], selects[1:], strict=True):
-            statement = statement.join(sel.subquery(f"pw__{part}"), join_type="cross")
+            sub = exp.Subquery(this=sel, alias=exp.TableAlias(this=exp.to_identifier(f"pw__{part}")))
+            statement.append("joins", exp.Join(this=sub, kind="CROSS"))
     return statement
+
+
+def _render(tree: exp.Expr, dialect: str, pretty: bool, *, copy: bool = True) -> str:
+    return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE, copy=copy)
 
 
 def _scans(st: Statement, passes: _Passes, layout: _Layout) -> dict[str, Counter[str]]:

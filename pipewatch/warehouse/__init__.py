@@ -10,6 +10,7 @@ from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse
 
 if TYPE_CHECKING:
     from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse
+    from pipewatch.warehouse.direct import ProfileWarehouse
     from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
 __all__ = [
@@ -32,9 +33,10 @@ def open_warehouse(
     vars: Mapping[str, Any] | None = None,
     threads: int | None = None,
     catalog: str | None = None,
-) -> DuckDBWarehouse | DbtAdapterWarehouse:
+) -> DuckDBWarehouse | DbtAdapterWarehouse | ProfileWarehouse:
     """The warehouse a check run talks to: the DuckDB file `duckdb` natively when given, else the dbt
-    profile of the project (as dbt picks it: `profiles_dir`, `target`, `profile`) through its adapter.
+    profile of the project (as dbt picks it: `profiles_dir`, `target`, `profile`), opened by its driver
+    when the profile maps plainly onto it (`warehouse.direct`), else through dbt's adapter.
 
     `vars` are dbt's `--vars`; `threads` caps the connections used at once (default: the profile's
     threads); `catalog` attaches a DuckDB file under the catalog name dbt's SQL uses (a renamed copy).
@@ -45,10 +47,10 @@ def open_warehouse(
         from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(duckdb, catalog=catalog, threads=threads)
-    from pipewatch.warehouse.dbt_adapter import DbtAdapterWarehouse
+    from pipewatch.warehouse.direct import open_profile
 
-    return DbtAdapterWarehouse(
-        project_dir=project_dir,
+    return open_profile(
+        project_dir=Path(project_dir),
         profiles_dir=profiles_dir,
         target=target,
         profile=profile,

@@ -53,7 +53,7 @@ class Warehouse(Protocol):
         ...
 
 
-def execute_all(warehouse: Warehouse, statements: Sequence[exp.Expr]) -> list[QueryResult]:
+def execute_all(warehouse: Warehouse, statements: Sequence[exp.Expr | str]) -> list[QueryResult]:
     """Run independent statements and return their results in order: concurrently when the warehouse
     offers `execute_many` (DuckDB), else one after the other. The first failure raises."""
     many = getattr(warehouse, "execute_many", None)

@@ -36,7 +36,7 @@ from pipewatch.warehouse.dialects import dialect_for, noisy_loggers
 
 CONNECTION_NAME = "pipewatch"
 #: Credential fields whose values never appear in a message.
-_SECRET_FIELD = re.compile(r"pass|token|secret|private|keyfile|credential|api_key", re.IGNORECASE)
+SECRET_FIELD = re.compile(r"pass|token|secret|private|keyfile|credential|api_key", re.IGNORECASE)
 
 
 def profiles_dir_for(profiles_dir: Path | str | None, project_dir: Path | str | None = None) -> Path:
@@ -77,7 +77,7 @@ class DbtAdapterWarehouse:
     ) -> None:
         self.project_dir = Path(project_dir)
         self.profiles_dir = profiles_dir_for(profiles_dir, self.project_dir)
-        self._config = _load_config(
+        self._config = load_dbt_config(
             self.project_dir,
             self.profiles_dir,
             target or os.environ.get("DBT_TARGET") or None,
@@ -94,6 +94,12 @@ class DbtAdapterWarehouse:
         self._secrets = _secrets_of(credentials)
         self._adapter: Any = None
         self._stack: contextlib.ExitStack | None = None
+
+    @property
+    def config(self) -> Any:
+        """dbt's RuntimeConfig: the chosen target's credentials as dbt rendered and validated them, the
+        project's settings (`quoting:`...)."""
+        return self._config
 
     def __repr__(self) -> str:
         return f"DbtAdapterWarehouse({self.adapter_type}, profile={self.profile_name}, target={self.target_name})"
@@ -229,14 +235,20 @@ class DbtAdapterWarehouse:
         return True
 
     def _unreachable(self, what: str, exc: BaseException) -> WarehouseError:
-        from pipewatch.triage import classify
-
-        message = self._message(exc)
-        verdict = classify(message, self.adapter_type)
-        return WarehouseError(f"{what} {self.label}: {message} [{verdict.category}: {verdict.action}]")
+        return unreachable(what, self.label, self._message(exc), self.adapter_type)
 
     def _message(self, exc: BaseException) -> str:
         return redact(dbt_message(exc), self._secrets)
+
+
+def unreachable(what: str, label: str, message: str, adapter_type: str) -> WarehouseError:
+    """The error for a warehouse that cannot be reached: what failed, on which profile, the database's
+    (redacted) message, and its triage category and action."""
+    # The function from its module: the package attribute `classify` is that module once it is imported.
+    from pipewatch.triage.classify import classify
+
+    verdict = classify(message, adapter_type)
+    return WarehouseError(f"{what} {label}: {message} [{verdict.category}: {verdict.action}]")
 
 
 def _silence_client_logs(dialect: str, run: Any) -> None:
@@ -289,31 +301,25 @@ def env_secrets() -> list[str]:
     return [v for k, v in os.environ.items() if k.startswith("DBT_ENV_SECRET") and len(v) >= 3]
 
 
+def secrets_in(fields: Mapping[str, Any]) -> list[str]:
+    """The `DBT_ENV_SECRET_*` values and the values of secret-looking credential fields (passwords,
+    tokens, keys): what no message may show."""
+    return env_secrets() + [
+        v for k, v in fields.items() if SECRET_FIELD.search(k) and isinstance(v, str) and len(v) >= 3
+    ]
+
+
 def _secrets_of(credentials: Any) -> list[str]:
-    out = env_secrets()
     if not dataclasses.is_dataclass(credentials):
-        return out
-    for f in dataclasses.fields(credentials):
-        value = getattr(credentials, f.name, None)
-        if _SECRET_FIELD.search(f.name) and isinstance(value, str) and len(value) >= 3:
-            out.append(value)
-    return out
+        return env_secrets()
+    return secrets_in({f.name: getattr(credentials, f.name, None) for f in dataclasses.fields(credentials)})
 
 
-def _load_config(
+def load_dbt_config(
     project_dir: Path, profiles_dir: Path, target: str | None, profile: str | None, cli_vars: dict[str, Any]
 ) -> Any:
     """dbt's RuntimeConfig for the project (or, without a dbt_project.yml, for the named profile alone)."""
-    if not (profiles_dir / "profiles.yml").is_file():
-        raise ConfigError(
-            f"{profiles_dir / 'profiles.yml'}: no dbt profiles file"
-            " (pass --profiles-dir, or --duckdb PATH to check a DuckDB file)"
-        )
-    has_project = (project_dir / "dbt_project.yml").is_file()
-    if not has_project and profile is None:
-        raise ConfigError(
-            f"{project_dir}: no dbt_project.yml to name the profile; pass --profile NAME or --project-dir"
-        )
+    has_project = check_profile_files(project_dir, profiles_dir, profile)
     _dbt_events_to_stderr()
     from dbt.config.profile import Profile
     from dbt.config.project import PartialProject
@@ -353,6 +359,22 @@ def _load_config(
         raise ConfigError(f"{where}: {redact(dbt_message(exc), secrets)}") from None
 
 
+def check_profile_files(project_dir: Path, profiles_dir: Path, profile: str | None) -> bool:
+    """ConfigError unless there is a profiles.yml and a profile name (flag or dbt_project.yml); whether
+    the project has a dbt_project.yml."""
+    if not (profiles_dir / "profiles.yml").is_file():
+        raise ConfigError(
+            f"{profiles_dir / 'profiles.yml'}: no dbt profiles file"
+            " (pass --profiles-dir, or --duckdb PATH to check a DuckDB file)"
+        )
+    has_project = (project_dir / "dbt_project.yml").is_file()
+    if not has_project and profile is None:
+        raise ConfigError(
+            f"{project_dir}: no dbt_project.yml to name the profile; pass --profile NAME or --project-dir"
+        )
+    return has_project
+
+
 def _dbt_events_to_stderr() -> None:
     """dbt logs its events to stdout at INFO by default; pipewatch's stdout is its report (JSON must
     stay parseable), so dbt's own warnings go to stderr and its chatter nowhere."""
@@ -385,7 +407,7 @@ def _raw_secrets(path: Path) -> list[str]:
         elif isinstance(value, list):
             for v in value:
                 walk(v, key)
-        elif isinstance(value, str) and _SECRET_FIELD.search(key) and len(value) >= 3:
+        elif isinstance(value, str) and SECRET_FIELD.search(key) and len(value) >= 3:
             out.append(value)
 
     walk(data)

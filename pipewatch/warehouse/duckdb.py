@@ -28,7 +28,8 @@ class DuckDBWarehouse:
     """A DuckDB connection held for the whole check run.
 
     `DuckDBWarehouse("warehouse.duckdb")` opens a database file (read-only by default: checks only read,
-    and a read-only handle does not lock out other readers); `DuckDBWarehouse()` is an in-memory database
+    and a read-only handle does not lock out other readers; `extensions` are installed and loaded before
+    the seal, for a dbt profile that declares them); `DuckDBWarehouse()` is an in-memory database
     to which `register` adds pandas DataFrames and `register_parquet` Parquet files as named relations.
     """
 
@@ -42,6 +43,7 @@ class DuckDBWarehouse:
         connection: Any | None = None,
         catalog: str | None = None,
         threads: int | None = None,
+        extensions: Sequence[str] = (),
     ) -> None:
         #: How many connections (cursors) independent statements may use at once (`run_concurrently`).
         self.threads = threads or max(2, min(8, os.cpu_count() or 2))
@@ -55,10 +57,22 @@ class DuckDBWarehouse:
             self._con = self._connect(path, read_only)
             if path is not None and catalog and catalog != self._catalog():
                 self._con = self._attach_as(path, catalog, read_only)
+            self._load(extensions)
         # DuckDB draws a progress bar on the terminal for long queries; pipewatch's output is its own.
         self._con.execute("SET enable_progress_bar = false")
         if path is not None:
             self._seal()  # the file is attached: nothing else needs the file system
+
+    def _load(self, extensions: Sequence[str]) -> None:
+        """Install and load the extensions a dbt profile declares, as dbt-duckdb does, before the seal
+        (which stops only automatic loading: what is loaded stays usable)."""
+        for name in extensions:
+            try:
+                self._con.install_extension(name)
+                self._con.load_extension(name)
+            except duckdb.Error as exc:
+                self._con.close()
+                raise WarehouseError(f"cannot load DuckDB extension `{name}`: {_message(exc)}") from None
 
     def _seal(self) -> None:
         """Switch off file, URL and extension access and lock the configuration (once)."""
