@@ -171,16 +171,14 @@ def spark_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         if n["resource_type"] == "test" and n["name"] in STORES
     }
     stored_by_dbt = _read_audit(project, params, relations, "swap")
-    # Two runs: the unit tests' `dbt test` process cannot open the embedded Derby metastore while
-    # pipewatch's own SparkSession holds it (see test_unit_tests_run_through_dbt_on_spark).
-    stores, store_quality = _check(project, "--exclude", "test_type:unit")
-    units, unit_quality = _check(project, "--select", "test_type:unit")
-    checks = {**stores, **units}
+    # One run of everything: the unit tests' `dbt test` process is done before pipewatch's own
+    # SparkSession boots the embedded Derby metastore, which admits one process at a time.
+    checks, quality = _check(project)
     return {
         "dbt": dbts,
         "pipewatch": {uid: (c["status"], c["failing_rows"]) for uid, c in checks.items() if uid in dbts},
         "messages": {uid: c.get("message") for uid, c in checks.items()},
-        "engines": (store_quality["engines"], unit_quality["engines"]),
+        "engines": quality["engines"],
         "stored_by_dbt": stored_by_dbt,
         "stored_by_pipewatch": _read_audit(project, params, relations, "read"),
         "manifest_databases": {n["database"] for n in manifest["nodes"].values() if n["name"] in STORES},
@@ -210,7 +208,7 @@ def test_store_failures_status_and_count_are_dbts(spark_store: dict[str, Any]) -
         "pw_store_view": ("fail", 2),
     }
     assert {n: ours[n] for n in STORES} == {n: dbt[n] for n in STORES}, spark_store["messages"]
-    assert spark_store["engines"][0] == {"fused": 0, "dbt_sql": 3, "dbt_unit": 0}
+    assert spark_store["engines"] == {"fused": 0, "dbt_sql": 3, "dbt_unit": 2}
 
 
 def test_audit_relations_hold_dbts_rows_as_dbts_kind(spark_store: dict[str, Any]) -> None:
@@ -223,12 +221,9 @@ def test_audit_relations_hold_dbts_rows_as_dbts_kind(spark_store: dict[str, Any]
 
 
 def test_unit_tests_run_through_dbt_on_spark(spark_store: dict[str, Any]) -> None:
-    """The project's unit tests, judged by a `dbt test` process of pipewatch's, get dbt's verdicts, in a
-    run that selects only unit tests. In a run that also opens pipewatch's own SparkSession, dbt's
-    process meets the embedded Derby metastore already booted by pipewatch's JVM and both unit tests are
-    `error` (the gate fails): a limit of dbt-spark's `session` method with its default local metastore,
-    not of a thrift server or an external Hive metastore."""
+    """The project's unit tests, judged by a `dbt test` process of pipewatch's, get dbt's verdicts in
+    the same run as the other tests: dbt is done before pipewatch opens its own SparkSession (a Spark
+    `session` admits one process to its embedded metastore at a time)."""
     dbt, ours = _by_name(spark_store["dbt"]), _by_name(spark_store["pipewatch"])
     assert {n: dbt[n] for n in UNITS} == {"pw_unit_passes": ("pass", 0), "pw_unit_fails": ("fail", 1)}
     assert {n: ours[n] for n in UNITS} == {n: dbt[n] for n in UNITS}, spark_store["messages"]
-    assert spark_store["engines"][1] == {"fused": 0, "dbt_sql": 0, "dbt_unit": 2}

@@ -150,6 +150,7 @@ def check_project(
     such, not as a missing dbt profile.
     """
     from pipewatch.warehouse import open_warehouse
+    from pipewatch.warehouse.dialects import engine_of
 
     path = rules_location(config, rules_path)
     if path is not None:
@@ -199,8 +200,9 @@ def check_project(
         run if dbt_tests else None,
         selected,
         duckdb=duckdb,
-        # dbt-duckdb holds its file open: pipewatch connects to it only once dbt is done.
-        wait=warehouse is None or warehouse.dialect == "duckdb",
+        # dbt-duckdb holds its file open, a Spark session its metastore: pipewatch connects to them
+        # only once dbt is done.
+        wait=warehouse is None or engine_of(warehouse.dialect).one_client,
         project_dir=root,
         target_dir=manifest_path.parent if manifest_path is not None else None,
         profiles_dir=profiles_dir,

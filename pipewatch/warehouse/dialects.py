@@ -22,7 +22,10 @@ class Engine:
     `show_table_extended` (Spark, which has no information_schema: dbt-spark's `get_relation` lists
     `show table extended in <schema>` and reads `Type: VIEW` from each row's `information`), and
     `drop_cascade` whether its `drop_relation` adds `cascade` (dbt-spark's does not; Spark refuses it),
-    `replace_view` whether its `create_view_as` says `create or replace view` (dbt-spark's does).
+    `replace_view` whether its `create_view_as` says `create or replace view` (dbt-spark's does);
+    `one_client`: whether a local engine lets only one process in at a time (DuckDB's file lock, the
+    Derby metastore of a Spark `session`), so a dbt process pipewatch starts (unit tests) must be done
+    before pipewatch connects.
 
     Split where the engine runs each query on every core and charges nothing per query (DuckDB:
     measured faster than one statement cross-joining the passes); fused, so each column is scanned
@@ -38,11 +41,17 @@ class Engine:
     relation_lookup: str = "information_schema"
     drop_cascade: bool = True
     replace_view: bool = False
+    one_client: bool = False
 
 
 ENGINES: tuple[Engine, ...] = (
     Engine(
-        "duckdb", ("duckdb",), ("duckdb", "_duckdb"), r"table with name \S+ does not exist", split_passes=True
+        "duckdb",
+        ("duckdb",),
+        ("duckdb", "_duckdb"),
+        r"table with name \S+ does not exist",
+        split_passes=True,
+        one_client=True,
     ),
     Engine(
         "postgres",
@@ -68,6 +77,8 @@ ENGINES: tuple[Engine, ...] = (
         relation_lookup="show_table_extended",
         drop_cascade=False,
         replace_view=True,
+        # Only for the in-process `session` method, but a thrift server loses no more than overlap.
+        one_client=True,
     ),
     Engine("trino", ("trino", "starburst"), ("trino",)),
     Engine("athena", ("athena",)),
