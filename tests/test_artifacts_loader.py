@@ -778,3 +778,61 @@ def test_large_files_are_memory_mapped_and_fail_the_same_way(
     (target / "manifest.json").write_bytes(b"\xff\xfe{\x00")
     with pytest.raises(ArtifactError, match="UTF-16"):
         load_manifest(target / "manifest.json")
+
+
+def test_every_decoded_field_lands_in_its_own_slot() -> None:
+    # The decoders build Node, TestInfo and NodeResult positionally (for speed): each field set to
+    # a value of its own must come back under its own name.
+    test = artifacts_test(
+        "not_null_orders_id",
+        ["model.shop.orders"],
+        package_name="shop",
+        original_file_path="models/schema.yml",
+        compiled_path="target/compiled/x.sql",
+        column_name="id",
+        group="finance",
+        tags=["t1"],
+        compiled_code="select 1",
+        test_metadata={"name": "not_null", "namespace": "ns", "kwargs": {"column_name": "id"}},
+    )
+    test["config"].update(
+        severity="warn", where="w", fail_calc="fc", warn_if="wi", error_if="ei", limit=3,
+        store_failures=True, store_failures_as="view", meta={"owner": "ann@x"},
+    )  # fmt: skip
+    manifest = decode_manifest(json.dumps(artifacts_manifest(nodes={test["unique_id"]: test})).encode())
+    node = manifest.nodes[test["unique_id"]]
+    assert (node.unique_id, node.resource_type, node.name, node.package) == (
+        test["unique_id"], "test", "not_null_orders_id", "shop",
+    )  # fmt: skip
+    assert (node.path, node.database, node.schema, node.alias, node.materialization) == (
+        "models/schema.yml", "analytics", "main", "not_null_orders_id", "test",
+    )  # fmt: skip
+    assert (node.tags, node.owner, node.depends_on, node.meta, node.group) == (
+        ("t1",), "ann@x", ("model.shop.orders",), {"owner": "ann@x"}, "finance",
+    )  # fmt: skip
+    assert (node.enabled, node.compiled_path) == (True, "target/compiled/x.sql")
+    info = node.test
+    assert info is not None
+    assert (info.name, info.namespace, info.kwargs, info.column_name, info.attached_node) == (
+        "not_null", "ns", {"column_name": "id"}, "id", "model.shop.orders",
+    )  # fmt: skip
+    assert (info.severity, info.where, info.fail_calc, info.warn_if, info.error_if) == (
+        "warn", "w", "fc", "wi", "ei",
+    )  # fmt: skip
+    assert (info.generic, info.limit, info.compiled_code) == (True, 3, "select 1")
+    assert (info.store_failures, info.store_failures_as) == (True, "view")
+    result = artifacts_result(
+        test["unique_id"], "fail", failures=7, message="m", thread_id="Thread-3", execution_time=1.5,
+        compiled_code="select 2", relation_name='"a"."b"', adapter_response={"rows_affected": 4},
+    )  # fmt: skip
+    got = decode_run_results(json.dumps(artifacts_run_results([result])).encode()).results[0]
+    assert (got.unique_id, got.status, got.message, got.failures, got.execution_time, got.thread_id) == (
+        test["unique_id"], "fail", "m", 7, 1.5, "Thread-3",
+    )  # fmt: skip
+    assert got.compile_started is not None and got.compile_started < (got.compile_completed or 0)
+    assert got.execute_started is not None and got.execute_started < (got.execute_completed or 0)
+    assert (got.adapter_response.rows_affected, got.compiled_code, got.relation_name) == (
+        4,
+        "select 2",
+        '"a"."b"',
+    )
