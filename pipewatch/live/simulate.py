@@ -173,7 +173,7 @@ class Simulator:
         push, pop = heapq.heappush, heapq.heappop
         now = end = 0.0
         while True:
-            while free:
+            while free:  # vertices done (or passed): their children may now be ready
                 for c in children[free.pop()]:
                     waiting[c] -= 1
                     if not waiting[c]:
@@ -191,13 +191,7 @@ class Simulator:
                 break
             now, v = pop(busy)
             end = max(end, now)
-            for c in children[v]:
-                waiting[c] -= 1
-                if not waiting[c]:
-                    if c in weight:
-                        push(ready, pos[c])
-                    else:
-                        free.append(c)
+            free.append(v)  # done: its children are released at the top of the loop
         return end
 
     def critical_path_s(
