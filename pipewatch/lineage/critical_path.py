@@ -105,11 +105,8 @@ def critical_path(run: Run, graph: Graph, *, test_gates: bool | None = None) -> 
         return CriticalPath((), (), 0.0)
     gating = uses_test_gates(run, graph, weights) if test_gates is None else test_gates
     with gc_paused():
-        parents, _, order, _ = run_edges(graph, weights, gating)
+        parents, _, order, pos, _ = run_edges(graph, weights, gating)
     n = len(graph.ids)
-    pos = [0] * n
-    for k, v in enumerate(order):
-        pos[v] = k
     # best[v]: the longest finish time reaching v (v's own weight included if it executed);
     # via[v]: the executed vertex that finish time ends at (v itself if executed), -1 if none.
     best = [0.0] * n
@@ -150,12 +147,13 @@ def critical_path(run: Run, graph: Graph, *, test_gates: bool | None = None) -> 
 
 class RunEdges(NamedTuple):
     """The edges a build waits on (manifest + `dbt build`'s test gates), in both directions, with a
-    topological order; `broken` lists the (parent, child) edges dropped to break cycles, which go
-    backwards in `order`."""
+    topological order and each vertex's place in it (`position[v]`); `broken` lists the (parent,
+    child) edges dropped to break cycles, which go backwards in `order`."""
 
     parents: list[list[int]]
     children: list[list[int]]
     order: list[int]
+    position: list[int]
     broken: list[tuple[int, int]]
 
 
@@ -178,7 +176,7 @@ def _run_edges(graph: Graph, tests: list[int], units: list[int]) -> RunEdges:
     if not extra and not units:
         order = graph.order_idx()
         broken = [(graph.index[p], graph.index[c]) for p, c in graph.broken_edges]
-        return RunEdges(graph.parent_idx, graph.child_idx, order, broken)
+        return RunEdges(graph.parent_idx, graph.child_idx, order, graph.position(), broken)
     base_parents, base_children = graph.parent_idx, graph.child_idx
     parents = list(base_parents)
     children = list(base_children)
@@ -208,7 +206,10 @@ def _run_edges(graph: Graph, tests: list[int], units: list[int]) -> RunEdges:
         own(parents, base_parents, model).append(u)
         own(children, base_children, u).append(model)
     order, broken = kahn(parents, children)
-    return RunEdges(parents, children, order, broken)
+    position = [0] * len(order)
+    for k, v in enumerate(order):
+        position[v] = k
+    return RunEdges(parents, children, order, position, broken)
 
 
 def bottlenecks(

@@ -84,20 +84,11 @@ class Simulator:
         self.weight: dict[int, float] = {
             index[u]: max(float(s), 0.0) for u, s in durations.items() if u in index
         }
-        parents, children, order, broken = run_edges(graph, self.weight, test_gates)
+        parents, children, order, pos, broken = run_edges(graph, self.weight, test_gates)
         if broken:
             # Keep only edges that go forward in the order (a cycle's dropped edges go back).
-            pos = [0] * len(graph.ids)
-            for k, v in enumerate(order):
-                pos[v] = k
             parents = [[p for p in ps if pos[p] < pos[v]] for v, ps in enumerate(parents)]
             children = [[c for c in cs if pos[c] > pos[v]] for v, cs in enumerate(children)]
-        elif parents is graph.parent_idx:
-            pos = graph.position()
-        else:
-            pos = [0] * len(graph.ids)
-            for k, v in enumerate(order):
-                pos[v] = k
         self.parents, self.children, self.pos = parents, children, pos
         self.order = order
         self._alive: list[tuple[int, int]] | None = None  # (position, vertex) not yet finished
