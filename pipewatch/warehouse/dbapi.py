@@ -15,6 +15,30 @@ from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, render
 from pipewatch.warehouse.dialects import driver_dialect
 
 
+def fetch(connection: Any, sql: str) -> QueryResult:
+    """Run `sql` on a fresh cursor of a DB-API 2 connection and fetch its rows.
+
+    A driver error is re-raised as it is, for the caller to word, after a rollback: a failed
+    statement aborts a PostgreSQL transaction until rolled back (a failed rollback is not the error
+    worth reporting, and neither is a cursor that cannot close on a lost connection).
+    """
+    cur = connection.cursor()
+    try:
+        cur.execute(sql)
+        columns = [str(d[0]) for d in (cur.description or [])]
+        rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+        return QueryResult(columns, rows)
+    except Exception:
+        rollback = getattr(connection, "rollback", None)
+        if rollback is not None:
+            with contextlib.suppress(Exception):
+                rollback()
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            cur.close()
+
+
 class DbApiWarehouse:
     """A DB-API 2 connection seen as a `Warehouse`; the caller owns the connection (never closed here)."""
 
@@ -25,22 +49,10 @@ class DbApiWarehouse:
     def execute(self, statement: exp.Expr | str) -> QueryResult:
         """Run one statement and fetch its rows; a database error becomes `QueryError`."""
         sql = render(statement, self.dialect)
-        cur = self._con.cursor()
         try:
-            cur.execute(sql)
-            columns = [d[0] for d in (cur.description or [])]
-            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+            return fetch(self._con, sql)
         except Exception as exc:  # every driver has its own Error hierarchy; the message is what counts
-            rollback = getattr(self._con, "rollback", None)
-            if rollback is not None:
-                # A failed statement aborts a PostgreSQL transaction until rolled back; the original
-                # error is the one worth reporting, not a failed rollback.
-                with contextlib.suppress(Exception):
-                    rollback()
             raise QueryError(" ".join(str(exc).split()) or type(exc).__name__, sql) from None
-        finally:
-            cur.close()
-        return QueryResult(columns, rows)
 
     def close(self) -> None:
         """The caller owns the connection: nothing to release."""

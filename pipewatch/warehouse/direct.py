@@ -30,6 +30,7 @@ from sqlglot import exp
 
 from pipewatch.errors import WarehouseError
 from pipewatch.warehouse.base import QueryError, QueryResult, Warehouse, render
+from pipewatch.warehouse.dbapi import fetch
 from pipewatch.warehouse.dbt_adapter import (
     check_profile_files,
     load_dbt_config,
@@ -316,15 +317,9 @@ class ProfileWarehouse:
 
     def run_pg(self, connection: Any, sql: str) -> QueryResult:
         """One statement on a psycopg2 connection, errors as the adapter path words them."""
-        cursor = connection.cursor()
         try:
-            cursor.execute(sql)
-            columns = [str(d[0]) for d in (cursor.description or [])]
-            rows = [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []
-            return QueryResult(columns, rows)
+            return fetch(connection, sql)
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                connection.rollback()  # PostgreSQL aborts the transaction until it is rolled back
             if connection.closed:
                 raise unreachable(
                     "lost the connection to", self.label, self._message(exc), self.adapter_type
@@ -332,9 +327,6 @@ class ProfileWarehouse:
             lines = [" ".join(line.split()) for line in str(exc).strip().splitlines()]
             message = "\n".join(line for line in lines if line) or type(exc).__name__
             raise QueryError(redact(message, self._secrets), sql) from None
-        finally:
-            with contextlib.suppress(Exception):
-                cursor.close()
 
     def commit(self) -> None:
         """Commit what the run's connection wrote (a test that stores its failures writes a table, which
