@@ -14,13 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from pipewatch.artifacts.model import Node
+from pipewatch.artifacts.model import Node, NodeResult
 from pipewatch.rules.dbt_sql import SqlTest, sql_test
 from pipewatch.rules.dbt_store import prepare_stores, store_of
 from pipewatch.rules.dbt_tests import dbt_test_rules
 from pipewatch.rules.dbt_unit import UnitRun, _verdict, unit_tests
 from pipewatch.warehouse.duckdb import DuckDBWarehouse
-from tests.factories import make_node, make_test_info
+from tests.factories import make_node, make_result, make_test_info
 
 MODEL = "model.shop.orders"
 COMPILED = "select * from orders where amount < 0"
@@ -122,6 +122,11 @@ def _unit_nodes() -> dict[str, Node]:
     }
 
 
+def _reported(got: dict[str, Any]) -> NodeResult:
+    """The unit test's entry in dbt's run_results.json, as pipewatch's decoder reads it."""
+    return make_result(UNIT, got["status"], got.get("message"), failures=got.get("failures"))
+
+
 @pytest.mark.parametrize(
     ("got", "status", "failures"),
     [
@@ -137,7 +142,7 @@ def _unit_nodes() -> dict[str, Node]:
 )
 def test_dbts_unit_test_verdicts(got: dict[str, Any], status: str, failures: int | None) -> None:
     nodes = _unit_nodes()
-    res = _verdict(nodes[UNIT], nodes, got)
+    res = _verdict(nodes[UNIT], nodes, _reported(got))
     assert (res.status, res.failing_rows, res.engine, res.type) == (status, failures, "dbt_unit", "unit_test")
     assert res.relation == "db.main.orders" and res.model == MODEL
 
@@ -145,7 +150,7 @@ def test_dbts_unit_test_verdicts(got: dict[str, Any], status: str, failures: int
 def test_a_long_diff_is_cut() -> None:
     nodes = _unit_nodes()
     diff = "actual differs from expected:\n" + "\n".join(f"+ ,{i}" for i in range(100))
-    res = _verdict(nodes[UNIT], nodes, {"status": "fail", "failures": 1, "message": diff})
+    res = _verdict(nodes[UNIT], nodes, _reported({"status": "fail", "failures": 1, "message": diff}))
     assert (res.message or "").count("\n") < 20 and "more lines" in (res.message or "")
 
 
@@ -180,7 +185,7 @@ def test_a_failed_unit_test_shows_dbts_diff_and_fails_the_gate_in_words() -> Non
 
     nodes = _unit_nodes()
     diff = "actual differs from expected:\n@@,kind,n\n→ ,a,2→1"
-    failed = _verdict(nodes[UNIT], nodes, {"status": "fail", "failures": 1, "message": diff})
+    failed = _verdict(nodes[UNIT], nodes, _reported({"status": "fail", "failures": 1, "message": diff}))
     report = QualityReport(tables=[TableResult("db.main.orders", [failed], MODEL)])
     passed, reasons = gate(report)
     assert not passed and reasons == [f"{UNIT}: actual differs from expected"]

@@ -19,7 +19,6 @@ not report on (dbt failed before running it) is `error` with dbt's message, and 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipewatch.artifacts.model import Node
+from pipewatch.artifacts.model import Node, NodeResult
 from pipewatch.rules.results import CheckResult
 
 #: The `type` and `engine` of a unit test's result.
@@ -98,7 +97,7 @@ class UnitRun:
         from pipewatch.warehouse.dbt_adapter import env_secrets, redact
 
         problem = self.problem
-        reported: dict[str, dict[str, Any]] = {}
+        reported: dict[str, NodeResult] = {}
         try:
             if self.process is not None and problem is None:
                 try:
@@ -168,28 +167,26 @@ def start_unit_tests(
     return run
 
 
-def _run_results(path: Path) -> dict[str, dict[str, Any]]:
+def _run_results(path: Path) -> dict[str, NodeResult]:
+    """dbt's results by unique id, read by pipewatch's own run_results decoder ({} when dbt wrote none
+    or something that is not one: every unit test is then an error saying dbt did not report)."""
+    from pipewatch.artifacts.run_results import load_run_results
+    from pipewatch.errors import PipewatchError
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return {r.unique_id: r for r in load_run_results(path).results}
+    except PipewatchError:
         return {}
-    results = data.get("results") if isinstance(data, dict) else None
-    return {
-        str(r["unique_id"]): r
-        for r in results or ()
-        if isinstance(r, dict) and isinstance(r.get("unique_id"), str)
-    }
 
 
-def _verdict(node: Node, nodes: Mapping[str, Node], got: Mapping[str, Any]) -> CheckResult:
+def _verdict(node: Node, nodes: Mapping[str, Node], got: NodeResult) -> CheckResult:
     """dbt's verdict as pipewatch reports it: `pass`, `fail` with dbt's failures count (1) and its diff,
     or `error` with dbt's message; any other status is not one pipewatch can judge, so `error`."""
     from pipewatch.warehouse.dbt_adapter import env_secrets, redact
 
-    status = str(got.get("status") or "")
-    message = redact(_short(got.get("message")), env_secrets()) or None
-    failures = got.get("failures")
-    count = failures if isinstance(failures, int) and not isinstance(failures, bool) else None
+    status = got.status
+    message = redact(_short(got.message), env_secrets()) or None
+    count = got.failures
     if status == "pass":
         return _result(node, nodes, "pass", 0, None)
     if status == "fail":
