@@ -225,8 +225,8 @@ def _as_stored(name: str, quoted: bool, dialect: str) -> str:
 
 
 def _cross_db(warehouse: Warehouse) -> bool:
-    """Whether the engine takes a database part in a schema name (PostgreSQL does not: dbt leaves it out)."""
-    return warehouse.dialect not in ("postgres", "redshift")
+    """Whether dbt names a schema with its database on this engine (not on PostgreSQL or Redshift)."""
+    return engine_of(warehouse.dialect).schema_database
 
 
 def _commit(warehouse: Warehouse) -> None:

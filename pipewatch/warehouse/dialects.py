@@ -25,7 +25,9 @@ class Engine:
     `replace_view` whether its `create_view_as` says `create or replace view` (dbt-spark's does);
     `one_client`: whether a local engine lets only one process in at a time (DuckDB's file lock, the
     Derby metastore of a Spark `session`), so a dbt process pipewatch starts (unit tests) must be done
-    before pipewatch connects.
+    before pipewatch connects; `schema_database`: whether dbt names a schema with its database
+    (`create schema db.s`, information_schema's `table_catalog`), which dbt-postgres and
+    dbt-redshift leave out.
 
     Split where the engine runs each query on every core and charges nothing per query (DuckDB:
     measured faster than one statement cross-joining the passes); fused, so each column is scanned
@@ -42,6 +44,7 @@ class Engine:
     drop_cascade: bool = True
     replace_view: bool = False
     one_client: bool = False
+    schema_database: bool = True
 
 
 ENGINES: tuple[Engine, ...] = (
@@ -58,8 +61,15 @@ ENGINES: tuple[Engine, ...] = (
         ("postgres", "materialize"),
         ("psycopg2", "psycopg", "pg8000"),
         r"relation \S+ does not exist",
+        schema_database=False,
     ),
-    Engine("redshift", ("redshift",), ("redshift_connector",), r"relation \S+ does not exist"),
+    Engine(
+        "redshift",
+        ("redshift",),
+        ("redshift_connector",),
+        r"relation \S+ does not exist",
+        schema_database=False,
+    ),
     Engine("snowflake", ("snowflake",), ("snowflake",), r"object \S+ does not exist"),
     Engine("bigquery", ("bigquery",), ("google",), r"not found: table"),
     Engine(
@@ -99,12 +109,9 @@ _MISSING_TABLE = re.compile(
 )
 
 
-_SPLITS = frozenset(e.dialect for e in ENGINES if e.split_passes)
-
-
 def splits_passes(dialect: str) -> bool:
     """Whether checks on one table run as one statement per pass in `dialect` (else one fused statement)."""
-    return dialect in _SPLITS
+    return engine_of(dialect).split_passes
 
 
 def dialect_for(adapter_type: str) -> str:
@@ -125,7 +132,7 @@ def driver_dialect(module: str) -> str | None:
 
 def noisy_loggers(dialect: str) -> tuple[str, ...]:
     """Python loggers of `dialect`'s in-process client that pipewatch silences (empty for most)."""
-    return next((e.noisy_loggers for e in ENGINES if e.dialect == dialect and e.noisy_loggers), ())
+    return engine_of(dialect).noisy_loggers
 
 
 def engine_of(dialect: str) -> Engine:
