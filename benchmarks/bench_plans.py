@@ -4,10 +4,14 @@ bench_checks.py times whole processes, where at a few million rows the interpret
 as much as the queries. This script runs, in one process on one read-only connection, the shapes a
 planner can give those checks on the data bench_checks.py generates, interleaved, `--runs` times:
 
-- pipewatch's passes as separate statements, concurrently on cursors of their own (what pipewatch runs
-  on DuckDB: `warehouse.dialects`, `split_passes`);
-- the same passes one after the other;
-- the fused statement that cross-joins the passes (what pipewatch runs on per-query-billed warehouses);
+- pipewatch's DuckDB plan (`warehouse.dialects`: `group_each_key_set`, `mark_join`): one statement, a
+  GROUP BY per key set, `duplicates(order_id, line_no)` grouping only the rows of the order_ids
+  `unique(order_id)` finds duplicated, the parent keys looked up with `NOT x IN (subquery)`;
+- the same without narrowing (each key set grouped over every row);
+- the plan pipewatch makes for every other engine, run on DuckDB: one GROUPING SETS pass, LEFT JOINs
+  to the parents' distinct keys;
+- pipewatch's DuckDB plan cut into its passes, run as statements of their own one after the other and
+  concurrently on cursors of their own;
 - one query per check (benchmarks/checks/per_check.sql) and the expert's single SELECT
   (benchmarks/checks/handwritten.sql).
 
@@ -18,6 +22,7 @@ Usage: `.venv/bin/python benchmarks/bench_plans.py [--rows 10000000] [--customer
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -27,19 +32,51 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_checks import CHECKS, ensure_data, sql_queries
 
 from pipewatch.rules import load_rules, plan
+from pipewatch.rules.grouping import Grouping
+from pipewatch.warehouse import dialects
+
+
+def _planned(*, narrow: bool = True, **facts: bool) -> list[str]:
+    """The benchmark's statements as pipewatch plans them for DuckDB with these engine facts changed
+    (and without narrowing key sets when `narrow` is false)."""
+    duck = dialects.engine_of("duckdb")
+    changed = dataclasses.replace(duck, **facts)
+    saved, saved_narrow = dialects.ENGINES, Grouping.narrow
+    dialects.ENGINES = tuple(changed if e is duck else e for e in saved)
+    if not narrow:
+        Grouping.narrow = lambda *_: None  # type: ignore[method-assign]
+    try:
+        return [st.sql() for st in plan(load_rules(CHECKS / "rules.yml"), "duckdb", samples=0).statements]
+    finally:
+        dialects.ENGINES, Grouping.narrow = saved, saved_narrow  # type: ignore[method-assign]
+
+
+def _passes(statement: str) -> list[str]:
+    """A fused statement's passes as statements of their own (each with the CTEs it reads)."""
+    tree = sqlglot.parse_one(statement, read="duckdb")
+    with_ = tree.args.get("with_")
+    parts = [tree.args["from_"].this, *(j.this for j in tree.args.get("joins") or [])]
+    out = []
+    for sub in parts:
+        select = sub.this.copy()
+        if with_ is not None and any(t.name.startswith("pw__") for t in select.find_all(exp.Table)):
+            select.set("with_", with_.copy())
+        out.append(select.sql(dialect="duckdb"))
+    return out
 
 
 def _shapes(con: duckdb.DuckDBPyConnection) -> dict[str, Callable[[], object]]:
     """Each plan shape as a function that runs it to completion on `con`."""
-    the_plan = plan(load_rules(CHECKS / "rules.yml"), "duckdb", samples=0)
-    fused = [st.sql() for st in the_plan.statements]
-    passes = [p.sql(dialect="duckdb") for st in the_plan.statements for p in st.passes]
+    ours = _planned()
+    passes = [p for st in ours for p in _passes(st)]
     per_check = sql_queries(CHECKS / "per_check.sql")
     hand = sql_queries(CHECKS / "handwritten.sql")
 
@@ -61,9 +98,13 @@ def _shapes(con: duckdb.DuckDBPyConnection) -> dict[str, Callable[[], object]]:
         return all_of_them
 
     return {
-        f"passes, concurrent ({len(passes)} statements; DuckDB)": at_once(passes),
-        f"passes, one after the other ({len(passes)})": in_turn(passes),
-        f"fused statement ({len(fused)}; billed warehouses)": in_turn(fused),
+        "pipewatch's DuckDB plan (1 statement)": in_turn(ours),
+        "  the same, key sets not narrowed": in_turn(_planned(narrow=False)),
+        "  other engines' plan: GROUPING SETS, LEFT JOIN": in_turn(
+            _planned(group_each_key_set=False, mark_join=False)
+        ),
+        f"  its passes one after the other ({len(passes)})": in_turn(passes),
+        f"  its passes concurrently ({len(passes)} cursors)": at_once(passes),
         f"one query per check ({len(per_check)})": in_turn(per_check),
         "hand-written single SELECT": in_turn(hand),
     }
@@ -96,10 +137,10 @@ def main() -> int:
         f"{args.rows:,} orders, {args.customers:,} customers; queries only, one process, {args.runs} runs; "
         f"load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)"
     )
-    print(f"  {'plan shape':<50}{'best s':>8}{'median s':>10}{'x hand':>8}")
+    print(f"  {'plan shape':<52}{'best s':>8}{'median s':>10}{'x hand':>8}")
     for name, samples in times.items():
         median = statistics.median(samples)
-        print(f"  {name:<50}{min(samples):>8.3f}{median:>10.3f}{median / bound:>8.2f}")
+        print(f"  {name:<52}{min(samples):>8.3f}{median:>10.3f}{median / bound:>8.2f}")
     return 0
 
 

@@ -261,20 +261,13 @@ class CountingWarehouse(DuckDBWarehouse):
         self.log.append(render(statement, self.dialect))
         return super().execute(statement)
 
-    def execute_many(self, statements: Any) -> list[QueryResult]:
-        from pipewatch.warehouse.base import render
-
-        self.log.extend(render(s, self.dialect) for s in statements)
-        return super().execute_many(statements)
-
 
 def test_samples_zero_runs_only_the_fused_statements_and_followups(db: duckdb.DuckDBPyConnection) -> None:
     wh = CountingWarehouse(db)
     rep = run_checks(parse_rules(RULES), wh, samples=0, now=NOW)
-    # One statement per (relation, where) (on DuckDB, one per pass of it) + one follow-up for the failing
-    # accepted_values count.
+    # One statement per (relation, where) + one follow-up for the failing accepted_values count.
     statements = plan(parse_rules(RULES), "duckdb", samples=0).statements
-    assert len(wh.log) == sum(len(st.passes) if st.split else 1 for st in statements) + 1
+    assert len(wh.log) == len(statements) + 1
     assert all(c.samples == [] for c in rep.checks)
     assert by_name(rep)["accepted_values(status)"].failing_rows == 2
 
@@ -329,7 +322,7 @@ def test_where_filters_and_one_statement_per_filter(db: duckdb.DuckDBPyConnectio
     assert len(plan(rs, "duckdb").statements) == 2
     wh = CountingWarehouse(db)
     rep = run_checks(rs, wh, samples=0)
-    assert len(wh.log) == sum(len(st.passes) if st.split else 1 for st in plan(rs, "duckdb").statements)
+    assert len(wh.log) == len(plan(rs, "duckdb").statements)
     got = {c.name: c for c in rep.checks}
     rows = [dict(zip(ORDER_COLUMNS.split(", "), r, strict=True)) for r in order_rows()]
     high = [r for r in rows if r["amount"] is not None and r["amount"] >= 50]
@@ -385,6 +378,23 @@ def test_one_bad_check_does_not_sink_the_others(db: duckdb.DuckDBPyConnection) -
     assert got["shop.customers::unique(customer_id)"].failing_rows == 2
     # Bisection: far fewer queries than one per check would need after the fused one fails.
     assert len(wh.log) < 3 + 2 * 9
+
+
+def test_a_parent_field_that_does_not_exist_is_an_error_not_a_pass(db: duckdb.DuckDBPyConnection) -> None:
+    # shop.customers has no `order_id`; a bare name in the parent lookup would bind to the child's column
+    # (DuckDB resolves subqueries laterally) and find every key: the check must error, and the gate fail.
+    text = """
+    version: 1
+    tables:
+      - relation: shop.orders
+        checks:
+          - relationships: {column: order_id, to: {relation: shop.customers}, field: order_id}
+          - relationships: {column: customer_id, to: {relation: shop.customers}, field: customer_id}
+    """
+    rep = run_checks(parse_rules(text), DuckDBWarehouse(connection=db), samples=0)
+    got = {c.check_id.split("::")[1]: c for c in rep.checks}
+    assert got["relationships(order_id -> shop.customers.order_id)"].status == "error"
+    assert got["relationships(customer_id -> shop.customers.customer_id)"].failing_rows == 6
 
 
 # --- dbt equivalence: dbt's own test SQL on the same tables ------------------------------------------

@@ -89,7 +89,7 @@ def test_dialect_differences_are_visible_in_the_goldens() -> None:
 
 
 def test_one_statement_per_relation_and_filter() -> None:
-    p = golden_plan("duckdb")
+    p = golden_plan("postgres")
     assert len(p.statements) == 2
     orders, customers = p.statements
     assert orders.parts == ("flat", "grouped")
@@ -105,7 +105,7 @@ def test_one_statement_per_relation_and_filter() -> None:
 
 
 def test_scan_counts_each_column_once_per_filter() -> None:
-    counts = golden_plan("duckdb").scan_counts()
+    counts = golden_plan("postgres").scan_counts()
     assert counts["analytics.main.orders"] == {
         "amount": 1,
         "created_at": 2,  # the `where` column is read by both the flat and the grouped part
@@ -118,6 +118,20 @@ def test_scan_counts_each_column_once_per_filter() -> None:
     }
     # customer_id: once for the customers' own checks, once as the (unfiltered) relationships parent.
     assert counts["analytics.main.customers"] == {"customer_id": 2, "signup_date": 1}
+
+
+def test_duckdb_groups_each_key_set_in_a_pass_of_its_own_and_looks_parent_keys_up_without_a_join() -> None:
+    (orders, _) = golden_plan("duckdb").statements
+    assert orders.parts == ("flat", "grouped1", "grouped2")
+    sql = orders.sql()
+    assert "GROUPING" not in sql and "LEFT JOIN" not in sql
+    # duplicates(order_id, line_no) groups only the rows of duplicated order_ids, which unique(order_id)
+    # finds: its groups are computed once, as a CTE both passes read.
+    assert sql.count("AS MATERIALIZED") == 1 and "EXISTS" in sql
+    assert 'NOT "customer_id" IN (SELECT "pw__p0"."customer_id" FROM' in sql
+    counts = golden_plan("duckdb").scan_counts()["analytics.main.orders"]
+    # The key sets share order_id, and each grouped pass reads it and the `where` column.
+    assert counts["order_id"] == 2 and counts["created_at"] == 3 and counts["line_no"] == 1
 
 
 def test_without_a_filter_joins_get_their_own_pass_and_every_column_is_read_once() -> None:
@@ -137,7 +151,7 @@ tables:
       - row_count: {min: 1}
 """
     )
-    (st,) = plan(rs, "duckdb").statements
+    (st,) = plan(rs, "postgres").statements
     assert st.parts == ("flat", "joined", "grouped")
     assert st.scans == {
         "orders": {"order_id": 1, "line_no": 1, "customer_id": 1, "product_id": 1, "status": 1, "amount": 1},
@@ -207,50 +221,65 @@ def test_the_duckdb_golden_plan_runs(tmp_path: Path) -> None:
     assert all(c.total_rows == 2 for c in rep.tables[0].checks)  # the 2025 order is filtered out
 
 
-def test_duckdb_runs_a_tables_passes_as_separate_statements_billed_warehouses_fuse_them() -> None:
+def test_duckdb_groups_each_key_set_billed_warehouses_group_them_in_one_pass() -> None:
     for dialect in DIALECTS:
-        statements = golden_plan(dialect).statements
-        orders = statements[0]
-        assert len(orders.passes) == len(orders.parts) == 2  # flat (with the join: a `where`) and grouped
-        assert orders.split is (dialect == "duckdb"), dialect
-    assert (
-        not golden_plan("bigquery").statements[0].split and not golden_plan("snowflake").statements[0].split
-    )
+        orders = golden_plan(dialect).statements[0]
+        # flat (with the join: a `where`) and grouped; on DuckDB a grouped pass per key set
+        assert orders.parts == (
+            ("flat", "grouped1", "grouped2") if dialect == "duckdb" else ("flat", "grouped")
+        )
+        assert ("GROUPING SETS" in orders.sql()) is (dialect != "duckdb"), dialect
 
 
-def test_split_passes_give_the_fused_statements_results() -> None:
+NARROWING = """
+version: 1
+tables:
+  - relation: c
+    checks:
+      - duplicates: {columns: [a, b, k]}
+      - unique: a
+      - duplicates: {columns: [a, b]}
+      - not_null: b
+"""
+
+
+def test_a_key_set_containing_another_groups_only_the_rows_the_smaller_one_finds_duplicated() -> None:
     import duckdb
 
     from pipewatch.warehouse.duckdb import DuckDBWarehouse
 
+    (st,) = plan(parse_rules(NARROWING), "duckdb", samples=0).statements
+    # (a, b, k) is narrowed by (a, b); not_null(b) rides over the groups of (a, b), which must then see
+    # every group and is not narrowed. The groups of (a, b) are computed once, as a CTE.
+    sql = st.sql()
+    assert sql.count("AS MATERIALIZED") == 1 and sql.count("EXISTS") == 1, sql
+    assert st.parts == ("flat", "grouped1", "grouped2", "grouped3")
     con = duckdb.connect()
-    con.execute("CREATE TABLE p AS SELECT * FROM (VALUES (1), (2)) t(id)")
-    con.execute(
-        "CREATE TABLE c AS SELECT * FROM (VALUES (1, 1, 'a'), (1, 3, NULL), (2, NULL, 'b'), (3, 2, 'b')) t(id, pid, s)"
-    )
-    text = (
-        "version: 1\ntables:\n  - relation: c\n    checks:\n      - unique: id\n      - not_null: s\n"
-        "      - relationships: {column: pid, to: {relation: p}, field: id}\n"
-    )
-    rules = parse_rules(text)
-    split = run_checks(rules, DuckDBWarehouse(connection=con), samples=0)
-    (st,) = plan(rules, "duckdb", samples=0).statements
-    assert st.split and len(st.passes) == 3
-    fused = DuckDBWarehouse(connection=con).execute(st.expression).rows[0]
-    assert [c.failing_rows for c in split.checks] == [1, 1, 1]
-    assert fused[st.total] == split.checks[0].total_rows == 4
+    rows = [
+        (1, 1, 1),
+        (1, 1, 1),
+        (1, 1, 2),
+        (1, 2, 1),
+        (None, None, 1),
+        (None, None, 1),
+        (None, 3, 1),
+        (2, 2, 2),
+    ]
+    con.execute("CREATE TABLE c (a INTEGER, b INTEGER, k INTEGER)")
+    con.executemany("INSERT INTO c VALUES (?, ?, ?)", rows)
+    report = run_checks(parse_rules(NARROWING), DuckDBWarehouse(connection=con), samples=0)
+    assert {c.name: c.failing_rows for c in report.checks} == {
+        "duplicates(a, b, k)": 2,  # (1,1,1) twice, (NULL,NULL,1) twice: NULL keys group together
+        "unique(a)": 1,  # a = 1 four times; NULL keys are not counted, as in dbt
+        "duplicates(a, b)": 3,  # (1,1) x3: 2 extra rows, (NULL,NULL) x2: 1
+        "not_null(b)": 2,
+    }
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_what_runs_is_what_a_copying_render_gives(dialect: str) -> None:
-    # `Statement.runs` renders without sqlglot's defensive copy (the trees are the run's own): the
-    # SQL must be the same as a render of untouched copies, for the fused and the split shape alike.
-    for split in (False, True):
-        for st in golden_plan(dialect).statements:
-            st.split = split and len(st.passes) > 1
-            expected = (
-                [_sql(p.copy(), dialect) for p in st.passes]
-                if st.split
-                else [_sql(st.expression.copy(), dialect)]
-            )
-            assert list(st.runs()) == expected
+    # `Statement.run_sql` renders without sqlglot's defensive copy (the trees are the run's own): the
+    # SQL must be the same as a render of an untouched copy.
+    for st in golden_plan(dialect).statements:
+        expected = _sql(st.expression.copy(), dialect)
+        assert st.run_sql() == expected

@@ -207,8 +207,7 @@ def _relationships(check: Relationships, target: Target, scope: Scope) -> Compil
     d = scope.dialect
     join = scope.join(check.to, check.field, check.column)
     cond = exp.and_(
-        exp.Not(this=exp.Is(this=column(check.column, d), expression=exp.Null())),
-        exp.Is(this=join.key(), expression=exp.Null()),
+        exp.Not(this=exp.Is(this=column(check.column, d), expression=exp.Null())), join.missing(d)
     )
     return CompiledCheck(
         check,

@@ -25,7 +25,7 @@ from pipewatch.rules.results import CheckResult, QualityReport, TableResult
 from pipewatch.rules.samples import sample_record, shorten
 from pipewatch.rules.scoring import exceeds, status_for, thresholds
 from pipewatch.rules.spec import Check, Freshness, NotNullProportion, RowCount, RuleSet, TableSpec, check_id
-from pipewatch.warehouse.base import QueryError, Warehouse, as_utc, execute_all, run_concurrently
+from pipewatch.warehouse.base import QueryError, Warehouse, as_utc, run_concurrently
 
 _Key = tuple[int, int]  # (id of table spec, id of check)
 _Ran = tuple[Statement, list[tuple[_Key, CheckResult]]]  # a statement and its checks' results
@@ -85,10 +85,10 @@ def _key(table: TableSpec, check: Check) -> _Key:
 def _run_statement(
     st: Statement, warehouse: Warehouse, now: datetime, samples: int
 ) -> Iterator[tuple[_Key, CheckResult]]:
-    runs = st.runs()
-    sql = ";\n\n".join(runs)
+    sql = st.run_sql()
     try:
-        row = _fetch_row(st, runs, warehouse)
+        result = warehouse.execute(sql)
+        row = result.rows[0] if result.rows else tuple(None for _ in st.columns)
     except QueryError as exc:
         if len(st.checks) == 1:
             pc = st.checks[0]
@@ -113,18 +113,6 @@ def _run_statement(
         if pc.compiled.followup is not None and res.failing_rows is None and res.affected_rows:
             _follow_up(pc, res, warehouse, samples)
         yield _key(pc.table, pc.check), res
-
-
-def _fetch_row(st: Statement, runs: tuple[str, ...], warehouse: Warehouse) -> tuple[Any, ...]:
-    """The statement's one result row: the fused query's, or its passes' rows side by side (`runs`:
-    the statement's SQL as `Statement.runs` rendered it)."""
-    if not st.split:
-        result = warehouse.execute(runs[0])
-        return result.rows[0] if result.rows else tuple(None for _ in st.columns)
-    row: tuple[Any, ...] = ()
-    for got in execute_all(warehouse, runs):
-        row += got.rows[0] if got.rows else tuple(None for _ in got.columns)
-    return row
 
 
 def _base(table: TableSpec, check: Check, sql: str) -> CheckResult:

@@ -1,21 +1,25 @@
 """Fuse every check on one relation under one filter into a single statement.
 
-For each (relation, where) the planner builds one SELECT with up to two parts:
+For each (relation, where) the planner builds one SELECT with up to three kinds of part:
 
 * the **flat** part: `SELECT COUNT(*), <aggregates> FROM rel WHERE ...`, one streaming aggregate pass;
-* the **joined** part: `relationships` checks as LEFT JOINs of the rows to each parent's distinct keys
-  (`GROUP BY field`, so child rows are never multiplied), counting orphans; measures that read only
-  the join columns (a `not_null` on the foreign key) ride along. With a `where`, this part folds into
-  the flat one so the filter's columns are not read a third time;
-* the **grouped** part: `SELECT ... FROM (SELECT keys, COUNT(*) AS n FROM rel WHERE ... GROUP BY GROUPING
-  SETS ((k1), (k1, k2), ...)) g`: one hash-aggregate pass for all `unique`/`duplicates` key sets
-  (a plain GROUP BY when there is one). Row-level measures that read only key columns (a `not_null`
-  on a unique key, say) are evaluated over the groups weighted by `n`, so the flat part need not
-  read those columns again.
+* the **joined** part: `relationships` checks, counting the child rows whose key has no parent row
+  (a LEFT JOIN to each parent's distinct keys, `GROUP BY field` so child rows are never multiplied,
+  or where the engine runs `x IN (subquery)` as a hash join, a membership test: see `rules.scope`);
+  measures that read only the join columns (a `not_null` on the foreign key) ride along. With a
+  `where`, this part folds into the flat one so the filter's columns are not read a third time;
+* the **grouped** part(s): `SELECT ... FROM (SELECT keys, COUNT(*) AS n FROM rel WHERE ... GROUP BY
+  ...) g` for the `unique`/`duplicates` key sets: one GROUPING SETS pass, or on DuckDB a GROUP BY per
+  key set with the larger sets narrowed by the smaller (see `rules.grouping`). Row-level measures that
+  read only key columns (a `not_null` on a unique key, say) are evaluated over the groups weighted by
+  `n`, so the flat part need not read those columns again.
 
 The parts become one statement, `SELECT * FROM (flat) CROSS JOIN (joined) CROSS JOIN (grouped)`: one
 round trip, and each column is read once per filter, except the `where` columns (read by each part)
-and a key or join column that a flat measure also reads (reported by `Plan.scan_counts`).
+and a key or join column that a flat measure also reads (reported by `Plan.scan_counts`). One
+statement on every engine: on DuckDB it measured as fast as the expert's single SELECT, and faster
+than its parts as statements of their own, one after the other or concurrently on separate cursors
+(benchmarks/bench_plans.py); on per-query-billed warehouses it scans, and bills, each column once.
 """
 
 from __future__ import annotations
@@ -29,14 +33,16 @@ from sqlglot.errors import ErrorLevel
 
 from pipewatch.errors import ConfigError
 from pipewatch.rules.compiler import CompiledCheck, compile_check
-from pipewatch.rules.measures import N_COL, KeySet, Measure, when
+from pipewatch.rules.grouping import GROUPED, Grouping
+from pipewatch.rules.measures import N_COL, KeySet, Measure
 from pipewatch.rules.scope import Scope, Target
 from pipewatch.rules.spec import Check, RuleSet, TableSpec
-from pipewatch.rules.sqltext import SqlTextError, column, name_key, parse_boolean
-from pipewatch.warehouse.dialects import splits_passes
+from pipewatch.rules.sqltext import SqlTextError, name_key, parse_boolean
+from pipewatch.warehouse.dialects import engine_of
 
-#: The passes a statement can make over its relation (see the module docstring).
-FLAT, JOINED, GROUPED = "flat", "joined", "grouped"
+#: The scan passes a statement can make over its relation (see the module docstring; the grouped
+#: passes are named in `rules.grouping`).
+FLAT, JOINED = "flat", "joined"
 
 
 @dataclass
@@ -63,30 +69,24 @@ class Statement:
     expression: exp.Select
     total: int  # position of the row count in the result row
     columns: list[str]  # output aliases in order
-    parts: tuple[str, ...]  # "flat" and/or "grouped"
+    parts: tuple[str, ...]  # the passes, in column order: "flat", "joined", "grouped" or "grouped1"...
     scans: dict[str, Counter[str]] = field(default_factory=dict)  # relation -> column -> reads
     dialect: str = "duckdb"
     samples: int = 0  # the sample size the statement was planned with (re-planning keeps it)
-    # The passes as statements of their own, in column order; `split`: the engine runs these (their
-    # one-row results side by side are the fused row) instead of `expression` (see warehouse.dialects).
-    passes: tuple[exp.Select, ...] = ()
-    split: bool = False
 
     def sql(self, pretty: bool = False) -> str:
         """The statement in its dialect (raises if sqlglot cannot express a construct there)."""
         return _render(self.expression, self.dialect, pretty)
 
-    def runs(self) -> tuple[str, ...]:
-        """The SQL the engine sends, pretty-printed: the fused statement, or each pass when `split`.
+    def run_sql(self) -> str:
+        """The SQL the engine sends, pretty-printed.
 
         Rendered once per run and used both to execute and to report: generating SQL from a tree is
         most of the engine's own time on a project of a thousand tests.
         """
         # copy=False: sqlglot copies a tree before transforming it for a dialect, to keep the caller's
-        # tree intact; these trees are built for this run and rendered this once.
-        if self.split:
-            return tuple(_render(p, self.dialect, True, copy=False) for p in self.passes)
-        return (_render(self.expression, self.dialect, True, copy=False),)
+        # tree intact; this tree is built for this run and rendered this once.
+        return _render(self.expression, self.dialect, True, copy=False)
 
     @property
     def items(self) -> list[tuple[TableSpec, Check]]:
@@ -159,7 +159,10 @@ def build_statement(items: list[tuple[TableSpec, Check]], dialect: str, *, sampl
     compiled = [(spec, compile_check(check, target, scope)) for spec, check in items]
     layout = _Layout.of(target, scope, [cc for _, cc in compiled])
     passes, placed = layout.place(compiled)
-    used = [p for p in (FLAT, JOINED, GROUPED) if passes.aggregates[p]] or [FLAT]
+    layout.grouping.narrow(passes.aggregates, passes.group_filters)
+    used = [p for p in (FLAT, JOINED, *layout.grouping.parts) if passes.aggregates.get(p)] or [FLAT]
+    if layout.grouping.narrowed and used[0] not in (FLAT, JOINED):
+        used.insert(0, FLAT)  # the row count from a plain scan: a narrowed pass does not see every row
     columns, offset, selects = layout.selects(passes, used)
     planned = [
         PlannedCheck(spec, cc, {role: offset[part] + idx for role, (part, idx) in slots.items()})
@@ -169,14 +172,12 @@ def build_statement(items: list[tuple[TableSpec, Check]], dialect: str, *, sampl
         target=target,
         where=spec0.where,
         checks=planned,
-        expression=_fuse(selects, used),
+        expression=_fuse(selects, used, layout.grouping.ctes(target, dialect, passes.group_filters)),
         total=offset[used[0]] - 1,
         columns=columns,
         parts=tuple(used),
         dialect=dialect,
         samples=samples,
-        passes=tuple(selects),
-        split=len(selects) > 1 and splits_passes(dialect),
     )
     st.scans = _scans(st, passes, layout)
     return st
@@ -184,21 +185,21 @@ def build_statement(items: list[tuple[TableSpec, Check]], dialect: str, *, sampl
 
 @dataclass
 class _Passes:
-    """The aggregates placed in each pass, and the filters of the group rows the grouped measures read."""
+    """The aggregates placed in each pass, and per grouped pass the filters of the group rows its
+    measures read (keyed by their SQL, so a filter shared by two measures is ORed in once)."""
 
-    aggregates: dict[str, list[tuple[exp.Expr, Measure]]]
-    group_filters: dict[str, exp.Expr | None]
+    aggregates: dict[str, list[tuple[exp.Expr, Measure]]] = field(default_factory=dict)
+    group_filters: dict[str, dict[str, exp.Expr | None]] = field(default_factory=dict)
 
 
 @dataclass
 class _Layout:
-    """How one statement is laid out: its target and scope, the key sets of its grouped pass (with the
-    key columns in first-seen order), the columns its parent joins read, and which pass holds the joins."""
+    """How one statement is laid out: its target and scope, the grouping of its key sets, the columns
+    its parent joins read, and which pass holds the joins."""
 
     target: Target
     scope: Scope
-    keysets: dict[frozenset[str], KeySet]
-    key_names: dict[str, str]  # folded key column -> the name as written
+    grouping: Grouping
     join_cols: frozenset[str]
     join_pass: str
 
@@ -206,44 +207,27 @@ class _Layout:
     def of(cls, target: Target, scope: Scope, compiled: list[CompiledCheck]) -> _Layout:
         """The layout for these compiled checks (their key sets, in first-seen order)."""
         d = scope.dialect
-        keysets: dict[frozenset[str], KeySet] = {}
-        for cc in compiled:
-            for m in cc.measures.values():
-                ks = m.keyset
-                if ks is not None and ks.keys not in keysets:
-                    keysets[ks.keys] = ks
-        # Key columns in first-seen order; GROUPING(col) per column tells the sets apart.
-        key_names: dict[str, str] = {}
-        for ks in keysets.values():
-            for name in ks.names:
-                key_names.setdefault(name_key(name, d), name)
+        measures = [m for cc in compiled for m in cc.measures.values()]
+        grouping = Grouping.of(measures, d, engine_of(d).group_each_key_set)
         join_cols = frozenset(name_key(j.child_column, d) for j in scope.joins.values())
         # Parent joins get a pass of their own (measured ~10% faster on DuckDB: the join then carries one
         # column, not every column the flat aggregates read) unless a `where` would be read once more.
         join_pass = JOINED if target.where is None else FLAT
-        return cls(target, scope, keysets, key_names, join_cols, join_pass)
-
-    def in_set(self, ks: KeySet) -> exp.Expr | None:
-        """The condition selecting the group rows of key set `ks` (None when there is only one)."""
-        if len(self.keysets) == 1:
-            return None
-        conds = [
-            exp.EQ(this=exp.column(f"pw__g{i}"), expression=exp.Literal.number(0 if k in ks.keys else 1))
-            for i, k in enumerate(self.key_names)
-        ]
-        return exp.and_(*conds)
+        return cls(target, scope, grouping, join_cols, join_pass)
 
     def home(self, m: Measure) -> tuple[str, KeySet | None]:
         """Where a measure is computed: over groups of a key set, in the joined pass, or in the flat pass."""
+        grouping = self.grouping
         if m.keyset is not None:
-            return GROUPED, m.keyset
+            return grouping.part_of(m.keyset), m.keyset
         if m.needs_join:
             return self.join_pass, None
         cols = m.columns
         if cols:
-            fits = [ks for ks in self.keysets.values() if cols <= ks.keys]
+            fits = [ks for ks in grouping.keysets.values() if cols <= ks.keys]
             if fits:
-                return GROUPED, min(fits, key=lambda ks: len(ks.keys))
+                ks = min(fits, key=lambda ks: len(ks.keys))
+                return grouping.part_of(ks), ks
             if cols <= self.join_cols:
                 return self.join_pass, None
         return FLAT, None
@@ -254,7 +238,7 @@ class _Layout:
         """Put each distinct measure in its pass once; each check's roles point at (pass, index)."""
         d = self.scope.dialect
         n = exp.column(N_COL, quoted=True)
-        passes = _Passes({FLAT: [], JOINED: [], GROUPED: []}, {})
+        passes = _Passes()
         slot: dict[str, tuple[str, int]] = {}  # measure identity -> (pass, index in pass)
         placed = []
         for spec, cc in compiled:
@@ -264,15 +248,17 @@ class _Layout:
                 if identity not in slot:
                     part, ks = self.home(m)
                     if ks is not None:
-                        agg = m.over_groups(self.in_set(ks), n)
+                        agg = m.over_groups(self.grouping.in_set(ks), n)
                         gf = m.group_filter(n)
-                        passes.group_filters[gf.sql(dialect=d) if gf is not None else ""] = gf
+                        filters = passes.group_filters.setdefault(part, {})
+                        filters[gf.sql(dialect=d) if gf is not None else ""] = gf
                     else:
                         agg = m.flat()
                     if agg is None:
                         raise TypeError(f"measure {identity} cannot be computed in the {part} pass")
-                    passes.aggregates[part].append((agg, m))
-                    slot[identity] = (part, len(passes.aggregates[part]) - 1)
+                    aggregates = passes.aggregates.setdefault(part, [])
+                    aggregates.append((agg, m))
+                    slot[identity] = (part, len(aggregates) - 1)
                 slots[role] = slot[identity]
             placed.append((spec, cc, slots))
         return passes, placed
@@ -288,13 +274,17 @@ class _Layout:
         selects: list[exp.Select] = []
         for part in used:
             first = len(columns) + (part == counted)
-            named = [(e, f"c{first + i}") for i, (e, _) in enumerate(passes.aggregates[part])]
+            named = [(e, f"c{first + i}") for i, (e, _) in enumerate(passes.aggregates.get(part, []))]
             offset[part] = first
             if part == counted:
                 columns.append("total")
             columns.extend(a for _, a in named)
-            if part == GROUPED:
-                selects.append(self._grouped(named, passes, counted=part == counted))
+            if part.startswith(GROUPED):
+                filters = list(passes.group_filters.get(part, {}).values())
+                grouped = self.grouping.select(
+                    part, named, filters, self.target, self.scope.dialect, counted=part == counted
+                )
+                selects.append(grouped)
             else:
                 selects.append(self._scan(part, named, counted=part == counted))
         return columns, offset, selects
@@ -310,51 +300,14 @@ class _Layout:
         q = exp.select(*outputs, copy=False).from_(self.target.base(d), copy=False)
         if part == self.join_pass:
             for join in self.scope.joins.values():
-                q = q.join(join.subquery(d), on=join.on(d), join_type="left", copy=False)
+                if not join.mark:
+                    q = q.join(join.subquery(d), on=join.on(d), join_type="left", copy=False)
         return q.where(where.copy(), copy=False) if where is not None else q
 
-    def _grouped(self, named: list[tuple[exp.Expr, str]], passes: _Passes, *, counted: bool) -> exp.Select:
-        """The grouped pass: aggregates over the group rows of every key set (one GROUPING SETS pass)."""
-        d, where = self.scope.dialect, self.target.where
-        keys = [column(self.key_names[k], d) for k in self.key_names]
-        inner = exp.select(*keys, copy=False)
-        if len(self.keysets) > 1:
-            grouping = [
-                exp.alias_(exp.Anonymous(this="GROUPING", expressions=[k.copy()]), f"pw__g{i}")
-                for i, k in enumerate(keys)
-            ]
-            inner = inner.select(*grouping, copy=False)
-        inner = inner.select(exp.alias_(exp.Count(this=exp.Star()), N_COL, quoted=True), copy=False).from_(
-            self.target.base(d), copy=False
-        )
-        if where is not None:
-            inner = inner.where(where.copy(), copy=False)
-        if len(self.keysets) == 1:
-            inner = inner.group_by(*(k.copy() for k in keys), copy=False)
-        else:
-            sets = [
-                exp.Tuple(expressions=[column(name, d) for name in ks.names]) for ks in self.keysets.values()
-            ]
-            inner.set("group", exp.Group(grouping_sets=[exp.GroupingSets(expressions=sets)]))
-        outputs = [exp.alias_(e, a) for e, a in named]
-        if counted:
-            first_set = next(iter(self.keysets.values()))
-            n = exp.column(N_COL, quoted=True)
-            outputs.insert(0, exp.alias_(exp.Sum(this=when(self.in_set(first_set), n)), "total"))
-        outer = exp.select(*outputs, copy=False).from_(inner.subquery("pw__g", copy=False), copy=False)
-        filters = list(passes.group_filters.values())
-        # Only the duplicated or offending groups matter to the measures (unless this pass also counts rows).
-        if not counted and filters and all(f is not None for f in filters):
-            outer = outer.where(exp.or_(*(f for f in filters if f is not None)), copy=False)
-        return outer
 
-
-def _fuse(selects: list[exp.Select], used: list[str]) -> exp.Select:
-    """The passes as one statement: `SELECT * FROM (p1) CROSS JOIN (p2) ...` (one row, one round trip).
-
-    The passes are wrapped without copies: rendering copies a tree before it transforms one, so the
-    fused statement and the passes may share their subtrees.
-    """
+def _fuse(selects: list[exp.Select], used: list[str], ctes: list[exp.CTE]) -> exp.Select:
+    """The passes as one statement: `[WITH ctes] SELECT * FROM (p1) CROSS JOIN (p2) ...` (one row, one
+    round trip)."""
     statement = selects[0]
     if len(selects) > 1:
         statement = exp.select(exp.Star(), copy=False).from_(
@@ -364,6 +317,8 @@ def _fuse(selects: list[exp.Select], used: list[str]) -> exp.Select:
         for part, sel in zip(used[1:], selects[1:], strict=True):
             sub = exp.Subquery(this=sel, alias=exp.TableAlias(this=exp.to_identifier(f"pw__{part}")))
             statement.append("joins", exp.Join(this=sub, kind="CROSS"))
+    if ctes:
+        statement.set("with_", exp.With(expressions=ctes))
     return statement
 
 
@@ -382,10 +337,10 @@ def _scans(st: Statement, passes: _Passes, layout: _Layout) -> dict[str, Counter
     scans: dict[str, Counter[str]] = {rel: Counter()}
     for part in st.parts:
         cols = set(where_cols)
-        if part == GROUPED:
-            cols |= set(layout.key_names)
+        if part.startswith(GROUPED):
+            cols |= {k for ks in layout.grouping.sets_of(part) for k in ks.keys}
         else:
-            for agg, _ in passes.aggregates[part]:
+            for agg, _ in passes.aggregates.get(part, []):
                 cols |= {
                     name_key(c.name, dialect)
                     for c in agg.find_all(exp.Column)

@@ -53,16 +53,6 @@ class Warehouse(Protocol):
         ...
 
 
-def execute_all(warehouse: Warehouse, statements: Sequence[exp.Expr | str]) -> list[QueryResult]:
-    """Run independent statements and return their results in order: concurrently when the warehouse
-    offers `execute_many` (DuckDB), else one after the other. The first failure raises."""
-    many = getattr(warehouse, "execute_many", None)
-    if callable(many):
-        results: list[QueryResult] = many(statements)
-        return results
-    return [warehouse.execute(s) for s in statements]
-
-
 T = TypeVar("T")
 
 

@@ -21,7 +21,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -304,16 +304,6 @@ class ProfileWarehouse:
         with self.redacted():
             result: QueryResult = self._inner.execute(statement)
         return result
-
-    def execute_many(self, statements: Sequence[exp.Expr | str]) -> list[QueryResult]:
-        """Independent statements at once where the driver allows it (DuckDB), else one by one."""
-        self.connect()
-        many = getattr(self._inner, "execute_many", None)
-        if callable(many):
-            with self.redacted():
-                results: list[QueryResult] = many(statements)
-            return results
-        return [self.execute(s) for s in statements]
 
     def run_pg(self, connection: Any, sql: str) -> QueryResult:
         """One statement on a psycopg2 connection, errors as the adapter path words them."""

@@ -13,7 +13,6 @@ import contextlib
 import glob
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -136,30 +135,6 @@ class DuckDBWarehouse:
         """Run one statement and fetch its rows; a database error becomes `QueryError`."""
         self._seal()
         return _run(self._con, render(statement, self.dialect))
-
-    def execute_many(self, statements: Sequence[exp.Expr | str]) -> list[QueryResult]:
-        """Run independent statements at once, each on a cursor of its own; results in order.
-
-        DuckDB runs each query on every core, but a statement of several passes cross-joined waits on
-        its slowest pass; separate cursors let the small passes finish beside the big one.
-        """
-        self._seal()
-        sqls = [render(s, self.dialect) for s in statements]
-        if len(sqls) < 2:
-            return [_run(self._con, sql) for sql in sqls]
-
-        def run(sql: str) -> QueryResult:
-            try:
-                cursor = self._con.cursor()
-            except duckdb.Error as exc:  # a closed connection has no cursors either
-                raise WarehouseError(f"DuckDB connection lost: {_message(exc)}") from None
-            try:
-                return _run(cursor, sql)
-            finally:
-                cursor.close()
-
-        with ThreadPoolExecutor(max_workers=len(sqls)) as pool:
-            return list(pool.map(run, sqls))
 
     def register(self, name: str, frame: Any) -> None:
         """Expose a pandas (or Arrow) DataFrame as the relation `name`."""

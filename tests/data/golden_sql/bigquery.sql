@@ -18,10 +18,10 @@ FROM (
   FROM `analytics`.`main`.`orders`
   LEFT JOIN (
     SELECT
-      `customer_id` AS `pw__k`
-    FROM `analytics`.`main`.`customers`
+      `pw__p0`.`customer_id` AS `pw__k`
+    FROM `analytics`.`main`.`customers` AS `pw__p0`
     GROUP BY
-      `customer_id`
+      `pw__p0`.`customer_id`
   ) AS `pw__p0`
     ON `customer_id` = `pw__p0`.`pw__k`
   WHERE
@@ -156,10 +156,10 @@ SELECT
 FROM `analytics`.`main`.`orders`
 LEFT JOIN (
   SELECT
-    `customer_id` AS `pw__k`
-  FROM `analytics`.`main`.`customers`
+    `pw__p0`.`customer_id` AS `pw__k`
+  FROM `analytics`.`main`.`customers` AS `pw__p0`
   GROUP BY
-    `customer_id`
+    `pw__p0`.`customer_id`
 ) AS `pw__p0`
   ON `customer_id` = `pw__p0`.`pw__k`
 WHERE

@@ -1,4 +1,20 @@
 -- fused: analytics.main.orders
+WITH "pw__grouped1_groups" AS MATERIALIZED (
+  SELECT
+    *
+  FROM (
+    SELECT
+      "order_id",
+      COUNT(*) AS "pw__n"
+    FROM "analytics"."main"."orders"
+    WHERE
+      created_at >= CAST('2026-01-01' AS DATE)
+    GROUP BY
+      "order_id"
+  ) AS pw__g
+  WHERE
+    "order_id" IS NULL OR "pw__n" > 1
+)
 SELECT
   *
 FROM (
@@ -10,79 +26,67 @@ FROM (
     ) AS c2,
     COUNT(CASE WHEN "amount" < 0 OR "amount" > 100000 THEN 1 END) AS c3,
     COUNT(CASE WHEN NOT REGEXP_MATCHES("email", '^[^@ ]+@[^@ ]+\.[a-z]+$') THEN 1 END) AS c4,
-    COUNT(CASE WHEN NOT "customer_id" IS NULL AND "pw__p0"."pw__k" IS NULL THEN 1 END) AS c5,
+    COUNT(
+      CASE
+        WHEN NOT "customer_id" IS NULL
+        AND NOT "customer_id" IN (
+          SELECT
+            "pw__p0"."customer_id"
+          FROM "analytics"."main"."customers" AS "pw__p0"
+          WHERE
+            NOT "pw__p0"."customer_id" IS NULL
+        )
+        THEN 1
+      END
+    ) AS c5,
     MAX("created_at") AS c6,
     COUNT(CASE WHEN NOT (
       status <> 'paid' OR NOT paid_at IS NULL
     ) THEN 1 END) AS c7
   FROM "analytics"."main"."orders"
-  LEFT JOIN (
-    SELECT
-      "customer_id" AS "pw__k"
-    FROM "analytics"."main"."customers"
-    GROUP BY
-      "customer_id"
-  ) AS "pw__p0"
-    ON "customer_id" = "pw__p0"."pw__k"
   WHERE
     created_at >= CAST('2026-01-01' AS DATE)
 ) AS pw__flat
 CROSS JOIN (
   SELECT
-    SUM(
-      CASE WHEN (
-        pw__g0 = 0 AND pw__g1 = 1
-      ) AND "order_id" IS NULL THEN "pw__n" END
-    ) AS c8,
-    COUNT(
-      CASE
-        WHEN (
-          pw__g0 = 0 AND pw__g1 = 1
-        ) AND "pw__n" > 1 AND NOT "order_id" IS NULL
-        THEN 1
-      END
-    ) AS c9,
-    SUM(
-      CASE
-        WHEN (
-          pw__g0 = 0 AND pw__g1 = 1
-        ) AND "pw__n" > 1 AND NOT "order_id" IS NULL
-        THEN "pw__n"
-      END
-    ) AS c10,
+    SUM(CASE WHEN "order_id" IS NULL THEN "pw__n" END) AS c8,
+    COUNT(CASE WHEN "pw__n" > 1 AND NOT "order_id" IS NULL THEN 1 END) AS c9,
+    SUM(CASE WHEN "pw__n" > 1 AND NOT "order_id" IS NULL THEN "pw__n" END) AS c10,
     ARG_MAX({'k0': "order_id", 'n': "pw__n"}, "pw__n", 5) FILTER(WHERE
-      (
-        pw__g0 = 0 AND pw__g1 = 1
-      ) AND "pw__n" > 1 AND NOT "order_id" IS NULL) AS c11,
-    SUM(CASE WHEN (
-      pw__g0 = 0 AND pw__g1 = 0
-    ) AND "pw__n" > 1 THEN "pw__n" - 1 END) AS c12,
-    SUM(CASE WHEN (
-      pw__g0 = 0 AND pw__g1 = 0
-    ) AND "pw__n" > 1 THEN "pw__n" END) AS c13,
+      "pw__n" > 1 AND NOT "order_id" IS NULL) AS c11
+  FROM "pw__grouped1_groups" AS pw__g
+  WHERE
+    "order_id" IS NULL OR "pw__n" > 1
+) AS pw__grouped1
+CROSS JOIN (
+  SELECT
+    SUM(CASE WHEN "pw__n" > 1 THEN "pw__n" - 1 END) AS c12,
+    SUM(CASE WHEN "pw__n" > 1 THEN "pw__n" END) AS c13,
     ARG_MAX({'k0': "order_id", 'k1': "line_no", 'n': "pw__n"}, "pw__n", 5) FILTER(WHERE
-      (
-        pw__g0 = 0 AND pw__g1 = 0
-      ) AND "pw__n" > 1) AS c14
+      "pw__n" > 1) AS c14
   FROM (
     SELECT
       "order_id",
       "line_no",
-      GROUPING("order_id") AS pw__g0,
-      GROUPING("line_no") AS pw__g1,
       COUNT(*) AS "pw__n"
     FROM "analytics"."main"."orders"
     WHERE
       created_at >= CAST('2026-01-01' AS DATE)
-    GROUP BY
-      GROUPING SETS (
-        ("order_id"),
-        ("order_id", "line_no")
+      AND EXISTS(
+        SELECT
+          1
+        FROM "pw__grouped1_groups" AS "pw__s"
+        WHERE
+          "pw__s"."pw__n" > 1
+          AND "pw__s"."order_id" IS NOT DISTINCT FROM "orders"."order_id"
       )
+    GROUP BY
+      "order_id",
+      "line_no"
   ) AS pw__g
   WHERE
-    "order_id" IS NULL OR "pw__n" > 1
-) AS pw__grouped
+    "pw__n" > 1
+) AS pw__grouped2
 ;
 -- fused: analytics.main.customers
 SELECT
@@ -157,45 +161,32 @@ LIMIT 5
 ;
 -- samples: relationships(customer_id -> analytics.main.customers.customer_id)
 SELECT
+  CASE WHEN LENGTH(CAST("customer_id" AS TEXT)) > 200 THEN NULL ELSE "customer_id" END AS "customer_id",
   CASE
-    WHEN LENGTH(CAST("orders"."customer_id" AS TEXT)) > 200
-    THEN NULL
-    ELSE "orders"."customer_id"
-  END AS "customer_id",
-  CASE
-    WHEN LENGTH(CAST("orders"."customer_id" AS TEXT)) > 200
-    THEN SUBSTRING(CAST("orders"."customer_id" AS TEXT), 1, 200)
+    WHEN LENGTH(CAST("customer_id" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("customer_id" AS TEXT), 1, 200)
   END AS "pw__cut0",
+  CASE WHEN LENGTH(CAST("order_id" AS TEXT)) > 200 THEN NULL ELSE "order_id" END AS "order_id",
   CASE
-    WHEN LENGTH(CAST("orders"."order_id" AS TEXT)) > 200
-    THEN NULL
-    ELSE "orders"."order_id"
-  END AS "order_id",
-  CASE
-    WHEN LENGTH(CAST("orders"."order_id" AS TEXT)) > 200
-    THEN SUBSTRING(CAST("orders"."order_id" AS TEXT), 1, 200)
+    WHEN LENGTH(CAST("order_id" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("order_id" AS TEXT), 1, 200)
   END AS "pw__cut1",
+  CASE WHEN LENGTH(CAST("email" AS TEXT)) > 200 THEN NULL ELSE "email" END AS "email",
   CASE
-    WHEN LENGTH(CAST("orders"."email" AS TEXT)) > 200
-    THEN NULL
-    ELSE "orders"."email"
-  END AS "email",
-  CASE
-    WHEN LENGTH(CAST("orders"."email" AS TEXT)) > 200
-    THEN SUBSTRING(CAST("orders"."email" AS TEXT), 1, 200)
+    WHEN LENGTH(CAST("email" AS TEXT)) > 200
+    THEN SUBSTRING(CAST("email" AS TEXT), 1, 200)
   END AS "pw__cut2"
 FROM "analytics"."main"."orders"
-LEFT JOIN (
-  SELECT
-    "customer_id" AS "pw__k"
-  FROM "analytics"."main"."customers"
-  GROUP BY
-    "customer_id"
-) AS "pw__p0"
-  ON "customer_id" = "pw__p0"."pw__k"
 WHERE
   created_at >= CAST('2026-01-01' AS DATE)
   AND (
-    NOT "customer_id" IS NULL AND "pw__p0"."pw__k" IS NULL
+    NOT "customer_id" IS NULL
+    AND NOT "customer_id" IN (
+      SELECT
+        "pw__p0"."customer_id"
+      FROM "analytics"."main"."customers" AS "pw__p0"
+      WHERE
+        NOT "pw__p0"."customer_id" IS NULL
+    )
   )
 LIMIT 5

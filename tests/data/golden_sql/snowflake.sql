@@ -18,10 +18,10 @@ FROM (
   FROM "ANALYTICS"."MAIN"."ORDERS"
   LEFT JOIN (
     SELECT
-      "CUSTOMER_ID" AS "pw__k"
-    FROM "ANALYTICS"."MAIN"."CUSTOMERS"
+      "pw__p0"."CUSTOMER_ID" AS "pw__k"
+    FROM "ANALYTICS"."MAIN"."CUSTOMERS" AS "pw__p0"
     GROUP BY
-      "CUSTOMER_ID"
+      "pw__p0"."CUSTOMER_ID"
   ) AS "pw__p0"
     ON "CUSTOMER_ID" = "pw__p0"."pw__k"
   WHERE
@@ -196,10 +196,10 @@ SELECT
 FROM "ANALYTICS"."MAIN"."ORDERS"
 LEFT JOIN (
   SELECT
-    "CUSTOMER_ID" AS "pw__k"
-  FROM "ANALYTICS"."MAIN"."CUSTOMERS"
+    "pw__p0"."CUSTOMER_ID" AS "pw__k"
+  FROM "ANALYTICS"."MAIN"."CUSTOMERS" AS "pw__p0"
   GROUP BY
-    "CUSTOMER_ID"
+    "pw__p0"."CUSTOMER_ID"
 ) AS "pw__p0"
   ON "CUSTOMER_ID" = "pw__p0"."pw__k"
 WHERE
