@@ -403,7 +403,7 @@ def contenders(data: Data) -> tuple[list[Contender], list[Skipped], dict[str, st
         worker = [py, str(CHECKS / "run_pipewatch.py"), rules, db]
         pw0, pw5, parse_pw = [*worker, "0"], [*worker, "5"], parse_worker
     out.append(
-        Contender("pipewatch --samples 0", pw0, parse_pw, "1 statement per pass, concurrent", env, (0, 1))
+        Contender("pipewatch --samples 0", pw0, parse_pw, "1 statement, larger key set narrowed", env, (0, 1))
     )
     out.append(
         Contender("pipewatch (samples 5)", pw5, parse_pw, "+ LIMIT queries for failing checks", env, (0, 1))
@@ -504,22 +504,26 @@ def print_scans() -> None:
     rules = load_rules(CHECKS / "rules.yml")
     pw = plan(rules, "duckdb", samples=0)
     pw_counts = pw.scan_counts()
+    # The plan for a per-query-billed warehouse (one GROUPING SETS pass, LEFT JOINs): what a scan costs there.
+    billed = plan(rules, "bigquery", samples=0).scan_counts()
     hand = scans_of_sql(sql_queries(CHECKS / "handwritten.sql"))
     per = scans_of_sql(sql_queries(CHECKS / "per_check.sql"))
     print("\nColumn reads per table (how many times each column is scanned; a per-query-billed warehouse")
-    print("charges bytes = sum of column sizes x reads). pipewatch: Plan.scan_counts(); SQL: one read per")
-    print(f"SELECT scope. pipewatch's plan has {len(pw.statements)} statement(s).")
-    print(f"  {'table.column':<26}{'pipewatch':>10}{'hand-written':>14}{'per check':>11}")
+    print("charges bytes = sum of column sizes x reads). pipewatch: Plan.scan_counts() of its DuckDB plan")
+    print("and of its plan for BigQuery (billed); SQL: one read per SELECT scope. On DuckDB a scan bills")
+    print("nothing, and pipewatch reads order_id and line_no again to group only the duplicated order_ids.")
+    print(f"  {'table.column':<26}{'pw duckdb':>10}{'pw billed':>10}{'hand-written':>14}{'per check':>11}")
     for table in sorted(set(pw_counts) | set(hand) | set(per)):
         cols = sorted(set(pw_counts.get(table, {})) | set(hand.get(table, {})) | set(per.get(table, {})))
         for col in cols:
             print(
                 f"  {table + '.' + col:<26}{pw_counts.get(table, {}).get(col, 0):>10}"
+                f"{billed.get(table, {}).get(col, 0):>10}"
                 f"{hand.get(table, Counter())[col]:>14}{per.get(table, Counter())[col]:>11}"
             )
-    worst = max((n for cols in pw_counts.values() for n in cols.values()), default=0)
+    worst = max((n for cols in billed.values() for n in cols.values()), default=0)
     verdict = "met" if worst <= 1 else f"NOT met (a column is read {worst} times)"
-    print(f"  target: pipewatch scans each column once per filter: {verdict}")
+    print(f"  target: pipewatch's billed-warehouse plan scans each column once per filter: {verdict}")
     print("  (with samples > 0, failing checks add LIMIT queries: cheap on DuckDB, but a per-query-billed")
     print("   warehouse bills the columns they name in full; samples 0 is the billing-minimal mode)")
 
