@@ -787,3 +787,58 @@ def test_scale_30k_nodes_builds_and_analyzes() -> None:
     assert path.nodes and path.total_s > 0
     assert util.utilization is not None and 0 < util.utilization <= 1
     assert isinstance(slow, list)
+
+
+def _fifo_kahn(
+    parents: list[list[int]], children: list[list[int]]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Kahn's algorithm with a FIFO queue, as the docstring of `graph.kahn` specifies it."""
+    from collections import deque
+
+    n = len(parents)
+    indeg = [len(p) for p in parents]
+    placed = [False] * n
+    order: list[int] = []
+    queue = deque(i for i in range(n) if indeg[i] == 0)
+    broken: list[tuple[int, int]] = []
+    while len(order) < n:
+        if not queue:
+            v = min(i for i in range(n) if not placed[i] and indeg[i] > 0)
+            broken.extend((p, v) for p in parents[v] if not placed[p])
+            indeg[v] = 0
+            queue.append(v)
+        while queue:
+            v = queue.popleft()
+            if placed[v]:
+                continue
+            placed[v] = True
+            order.append(v)
+            for c in children[v]:
+                if not placed[c]:
+                    indeg[c] -= 1
+                    if indeg[c] == 0:
+                        queue.append(c)
+    return order, broken
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 12).flatmap(
+        lambda n: st.tuples(
+            st.just(n), st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=30)
+        )
+    )
+)
+def test_kahn_is_the_fifo_order_with_cycles_broken_at_the_smallest_vertex(
+    graph: tuple[int, set[tuple[int, int]]],
+) -> None:
+    from pipewatch.lineage.graph import kahn
+
+    n, edges = graph
+    parents: list[list[int]] = [[] for _ in range(n)]
+    children: list[list[int]] = [[] for _ in range(n)]
+    for p, c in sorted(edges):
+        if p != c:
+            parents[c].append(p)
+            children[p].append(c)
+    assert kahn(parents, children) == _fifo_kahn(parents, children)

@@ -85,6 +85,11 @@ class Simulator:
             index[u]: max(float(s), 0.0) for u, s in durations.items() if u in index
         }
         parents, children, order, pos, broken = run_edges(graph, self.weight, test_gates)
+        # The weights by vertex, -1.0 for a vertex that takes no thread: a list index is what keeps
+        # the replay loop cheap (it runs once per vertex and thread count).
+        self._cost = [-1.0] * len(pos)
+        for v, w in self.weight.items():
+            self._cost[v] = w
         if broken:
             # Keep only edges that go forward in the order (a cycle's dropped edges go back).
             parents = [[p for p in ps if pos[p] < pos[v]] for v, ps in enumerate(parents)]
@@ -92,6 +97,10 @@ class Simulator:
         self.parents, self.children, self.pos = parents, children, pos
         self.order = order
         self._alive: list[tuple[int, int]] | None = None  # (position, vertex) not yet finished
+        #: Whether the last `makespan` ever kept a ready node waiting for a thread. When it did not,
+        #: the schedule is the one of unlimited threads: any larger thread count gives the same.
+        self.thread_bound = False
+        self._whole: tuple[list[int], list[tuple[int, int]]] | None = None  # see `makespan`
 
     def _indices(self, ids: Collection[str]) -> set[int]:
         index = self.graph.index
@@ -136,9 +145,12 @@ class Simulator:
         free: list[int] = []
         ready: list[int] = []  # positions in `order`: the smallest is the next dbt would take
         if not finished and not running and not prune:
-            # A whole build from the start (after-run's what-if): every parent is still to run.
-            waiting = [len(ps) for ps in parents]
-            starts = [(k, v) for k, v in enumerate(order) if not waiting[v]]
+            # A whole build from the start (after-run's what-if): every parent is still to run. The
+            # same at every thread count, so worked out once per simulator.
+            if self._whole is None:
+                counts = [len(ps) for ps in parents]
+                self._whole = (counts, [(k, v) for k, v in enumerate(order) if not counts[v]])
+            waiting, starts = self._whole[0].copy(), self._whole[1]
         else:
             waiting = [0] * len(pos)
             starts = []
@@ -155,35 +167,40 @@ class Simulator:
                 waiting[v] = count
                 if not count:
                     starts.append((k, v))
+        cost = self._cost
         for k, v in starts:
-            if v in weight:
+            if cost[v] >= 0.0:
                 ready.append(k)
             else:
                 free.append(v)
         heapq.heapify(ready)
         push, pop = heapq.heappush, heapq.heappop
-        now = end = 0.0
+        now = 0.0
+        bound = False
         while True:
             while free:  # vertices done (or passed): their children may now be ready
                 for c in children[free.pop()]:
                     waiting[c] -= 1
                     if not waiting[c]:
-                        if c in weight:
+                        if cost[c] >= 0.0:
                             push(ready, pos[c])
                         else:
                             free.append(c)
             while ready and len(busy) < threads:
                 v = order[pop(ready)]
-                w = weight[v]
+                w = cost[v]
                 if trace is not None:
                     trace.append((self.graph.ids[v], now, now + w))
                 push(busy, (now + w, v))
+            if ready:
+                bound = True
             if not busy:
                 break
+            # Events leave the heap in time order: the last one popped is when the build ends.
             now, v = pop(busy)
-            end = max(end, now)
             free.append(v)  # done: its children are released at the top of the loop
-        return end
+        self.thread_bound = bound
+        return now
 
     def critical_path_s(
         self, finished: Collection[str] = (), running: Mapping[str, float] | None = None
@@ -217,7 +234,15 @@ class Simulator:
         """Predicted remaining wall time at `threads` and at each factor times it, with the floor."""
         threads = max(int(threads), 1)
         counts = sorted({threads, *(max(int(threads * f), 1) for f in factors)})
-        table = tuple((t, self.makespan(t, finished, running)) for t in counts)
+        rows: list[tuple[int, float]] = []
+        for t in counts:
+            if (
+                rows and not self.thread_bound
+            ):  # no node ever waited for a thread: more threads change nothing
+                rows.append((t, rows[-1][1]))
+            else:
+                rows.append((t, self.makespan(t, finished, running)))
+        table = tuple(rows)
         own = dict(table)[threads]
         return WhatIf(threads, own, table, self.critical_path_s(finished, running))
 
