@@ -8,7 +8,6 @@ unions where dbt's own types drifted across versions (`depends_on`, exposure `ow
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 from collections import Counter
@@ -107,8 +106,7 @@ class _IdOnly(Struct):
     unique_id: str | None = None
 
 
-#: A section left as raw JSON (a view of the file's bytes) by the first pass; `_MISSING` (empty) when
-#: the file lacks it. See `decode_manifest`.
+#: A section kept as raw JSON (a view of the file's bytes) by the first pass; empty: the file lacks it.
 _MISSING = msgspec.Raw()
 #: A node section's members, each still raw JSON.
 _Entries = dict[str, msgspec.Raw]
@@ -494,6 +492,8 @@ def _project_from_nodes(nodes: dict[str, Node], project_id: str | None) -> str |
     """
     packages = Counter(n.package for n in nodes.values() if n.resource_type in ("model", "seed", "snapshot"))
     if project_id:
+        import hashlib  # here: only manifests older than dbt 1.6 need it, and it costs start-up ~3 ms
+
         for package in packages.keys() | {n.package for n in nodes.values()}:
             if hashlib.md5(package.encode(), usedforsecurity=False).hexdigest() == project_id:
                 return package

@@ -26,7 +26,7 @@ from pipewatch.outputs.wording import (
     sample_text,
     short_id,
 )
-from pipewatch.rules.results import PASS_FAIL_TYPES, CheckResult, QualityReport
+from pipewatch.rules.results import CheckResult, QualityReport, is_pass_fail
 
 _MESSAGE_WIDTH = 300
 _PASSING = frozenset({"success", "pass", "warn", "no-op", "reused"})
@@ -180,7 +180,7 @@ def _check_detail(check: CheckResult) -> str:
     lines = [check.type + (f" on {check.column}" if check.column else "") + f" · severity {check.severity}"]
     if check.message:
         lines.append(check.message)
-    if check.threshold and check.type not in PASS_FAIL_TYPES:
+    if check.threshold and not is_pass_fail(check.type):
         lines.append("threshold: " + ", ".join(f"{k}={v}" for k, v in check.threshold.items()))
     if check.samples:
         lines.append("samples:")

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from pipewatch.rules.results import PASS_FAIL_TYPES, CheckResult, QualityReport
+from pipewatch.rules.results import CheckResult, QualityReport, is_pass_fail
 from pipewatch.rules.scoring import fails_gate
 from pipewatch.schema_changes.model import ColumnChange
 
@@ -131,7 +131,7 @@ def failing_count(check: CheckResult) -> str | None:
     Whole-table checks (row_count, freshness, not_null_proportion) are not counted this way.
     """
     failing = check.failing_rows
-    if failing is None or check.status == "error" or check.type in PASS_FAIL_TYPES:
+    if failing is None or check.status == "error" or is_pass_fail(check.type):
         return None
     if check.total_rows is None and check.engine == "dbt_sql":  # dbt's query counts failures only
         return f"{failing:,} failing (dbt: {check.threshold.get('fail_calc', 'count(*)')})"

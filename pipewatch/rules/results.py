@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipewatch.rules.spec import ALL_CHECK_TYPES
 
-#: Check types judged pass/fail on the whole table: they score 1 or 0, not by failing rows.
-PASS_FAIL_TYPES = tuple(name for name, cls in ALL_CHECK_TYPES.items() if not cls.counts_rows)
+@functools.cache
+def _pass_fail_types() -> frozenset[str]:
+    # The check specs are imported on first use: defining their classes costs every command that
+    # reads results (after-run without rules, say) ~10 ms for a table it never consults.
+    from pipewatch.rules.spec import ALL_CHECK_TYPES
+
+    return frozenset(name for name, cls in ALL_CHECK_TYPES.items() if not cls.counts_rows)
+
+
+def is_pass_fail(check_type: str) -> bool:
+    """Whether checks of this type are judged pass/fail on the whole table: they score 1 or 0, not
+    by failing rows (`row_count`, `freshness`, ...)."""
+    return check_type in _pass_fail_types()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +71,7 @@ class CheckResult:
         """
         if self.status == "error":
             return 0.0
-        if self.type in PASS_FAIL_TYPES:
+        if is_pass_fail(self.type):
             return 1.0 if self.status == "pass" else 0.0
         if not self.total_rows:
             return 1.0 if self.status == "pass" else 0.0

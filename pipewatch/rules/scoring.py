@@ -9,10 +9,12 @@ tables weighted by their weight sums (see `results.py`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipewatch.rules.results import PASS_FAIL_TYPES, CheckResult, QualityReport
-from pipewatch.rules.spec import Check
+from pipewatch.rules.results import CheckResult, QualityReport, is_pass_fail
+
+if TYPE_CHECKING:  # the gate, all after-run needs here, never touches a check spec
+    from pipewatch.rules.spec import Check
 
 
 def thresholds(check: Check) -> dict[str, Any]:
@@ -72,7 +74,7 @@ def gate(
             reasons.append(f"{c.check_id}: check could not run: {said}")
         elif c.status == "fail":
             unit = "rows" if c.failing_unit == "rows" else f"{c.failing_unit}"
-            if c.type in PASS_FAIL_TYPES:
+            if is_pass_fail(c.type):
                 reasons.append(f"{c.check_id}: failed ({c.message or _metric(c.type, c.metric)})")
             elif c.engine == "dbt_unit":  # dbt's verdict on a unit test: no rows to count
                 reasons.append(f"{c.check_id}: actual differs from expected")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -81,4 +80,6 @@ def columns_digest(columns: Sequence[CatalogColumn]) -> str:
     relations worth diffing without reading their columns.
     """
     encoded = msgspec.json.encode([(c.name, c.type, c.position) for c in columns])
+    import hashlib  # here: OpenSSL's bindings cost every after-run ~3 ms at start-up, digests are rare
+
     return hashlib.blake2b(encoded, digest_size=12).hexdigest()
