@@ -124,6 +124,11 @@ class Outcome:
         """Skipped node ids grouped under each root cause (None: skips nothing in this run explains)."""
         return group_by_root_cause(self.skipped)
 
+    def unexplained_skips(self) -> tuple[str, ...]:
+        """`root_cause_groups()[None]` without grouping every skip: the skipped ids, sorted, that no
+        failure of this run explains."""
+        return tuple(sorted(s.unique_id for s in self.skipped if not s.root_causes))
+
 
 def relevant_freshness(run: Run) -> tuple[list[SourceFreshness], list[str]]:
     """Freshness results that belong with this run (not a sources.json left over from days ago), and why not."""

@@ -54,3 +54,19 @@ def test_full_lists_writes_them_whole() -> None:
     (failure,) = document["failures"]  # type: ignore[misc]
     assert len(failure["downstream"]) == failure["downstream_count"] == WIDE
     assert len(failure["skipped_downstream"]) == WIDE
+
+
+def test_the_text_view_names_the_first_skips_and_counts_the_rest() -> None:
+    from pipewatch.outputs.wording import LIST_LIMIT, shorten_list
+
+    root = make_node("model.shop.root")
+    orphans = [make_node(f"model.shop.o{i:04d}", depends_on=("model.shop.gone",)) for i in range(WIDE)]
+    run = make_run([root, *orphans], [make_result(o.unique_id, "skipped") for o in orphans])
+    outcome = analyze(run)  # type: ignore[arg-type]
+    # Skips no failure explains, without grouping every skip under its causes first.
+    assert outcome.unexplained_skips() == outcome.root_cause_groups()[None]
+    text = render(outcome, "text")
+    assert f"{WIDE} with no failure in this run upstream: o0000, o0001" in text
+    assert f"and {WIDE - LIST_LIMIT} more" in text
+    ids = (f"model.shop.o{i:04d}" for i in range(WIDE))  # any iterable, read once
+    assert shorten_list(ids) == shorten_list([f"model.shop.o{i:04d}" for i in range(WIDE)])

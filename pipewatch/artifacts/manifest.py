@@ -114,14 +114,15 @@ _Entries = dict[str, msgspec.Raw]
 
 class _ManifestFile(Struct):
     metadata: ArtifactMetadata | None = None
-    nodes: msgspec.Raw = _MISSING
-    sources: msgspec.Raw = _MISSING
-    exposures: msgspec.Raw = _MISSING
-    metrics: msgspec.Raw = _MISSING
-    semantic_models: msgspec.Raw = _MISSING
-    saved_queries: msgspec.Raw = _MISSING
-    unit_tests: msgspec.Raw = _MISSING
-    functions: msgspec.Raw = _MISSING
+    # UNSET when the file has no `nodes` at all (not a manifest's shape, see `check_schema`).
+    nodes: _Entries | msgspec.UnsetType | None = msgspec.UNSET
+    sources: _Entries | None = None
+    exposures: _Entries | None = None
+    metrics: _Entries | None = None
+    semantic_models: _Entries | None = None
+    saved_queries: _Entries | None = None
+    unit_tests: _Entries | None = None
+    functions: _Entries | None = None
     groups: dict[str, _Group] | None = None
     disabled: dict[str, list[_IdOnly]] | list[_IdOnly] | None = None
     parent_map: msgspec.Raw = _MISSING
@@ -173,8 +174,8 @@ def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
     """Decode manifest.json bytes; `source` names the file in errors and warnings.
 
     In passes that keep the peak memory near the file's size rather than a multiple of it: the
-    first checks the whole document and keeps each section as a view of the bytes; then, per
-    section, the members are found (still views) and each is decoded into its `Node` on its own.
+    first checks the whole document and keeps each graph member as a view of the bytes (the parent
+    and child maps as one view each); then each member is decoded into its `Node` on its own.
     Between passes the file's pages go back to the page cache (`release_pages`), so the process
     never holds the whole file's pages and its decoded entries at once.
     """
@@ -182,14 +183,14 @@ def decode_manifest(data: Buffer, source: str = "<manifest>") -> Manifest:
     release_pages(data)
     meta = raw.metadata or ArtifactMetadata()
     version, warnings = check_schema(
-        meta.dbt_schema_version, "manifest", source, has_shape=bool(len(raw.nodes))
+        meta.dbt_schema_version, "manifest", source, has_shape=raw.nodes is not msgspec.UNSET
     )
     group_owners, groups = _groups(raw.groups)
     nodes: dict[str, Node] = {}
     decode = _NODE_DECODER.decode
     for section, default_type in NODE_SECTIONS.items():
-        entries = _section(getattr(raw, section), source, section)
-        setattr(raw, section, _MISSING)
+        entries = getattr(raw, section) or {}  # None, or UNSET for a file without `nodes`
+        setattr(raw, section, None)
         read = 0
         for unique_id, entry in entries.items():
             try:
@@ -232,17 +233,6 @@ _ENTRIES_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
 _IDS_DECODER = msgspec.json.Decoder(list[str] | None)
 #: Bytes of entries decoded between two page releases: small next to a large manifest.
 _RELEASE_EVERY = 4 * 1024 * 1024
-
-
-def _section(raw: msgspec.Raw, source: str, name: str) -> _Entries:
-    """A node section's members by unique id, each still raw JSON ({} when absent or null)."""
-    if not len(raw):
-        return {}
-    try:
-        return _ENTRIES_DECODER.decode(raw) or {}
-    except msgspec.MsgspecError as exc:
-        text = " ".join(str(exc).split()).replace("`$", f"`$.{name}")
-        raise ArtifactError(source, f"not a valid dbt manifest: {text}") from None
 
 
 def _entry_error(source: str, section: str, unique_id: str, exc: msgspec.MsgspecError) -> ArtifactError:

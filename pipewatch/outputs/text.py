@@ -196,7 +196,7 @@ def render_text(outcome: Outcome, color: bool = False) -> str:
             lines.append(f"  {paint('→ ' + who, fg='cyan', bold=True)} ({len(group)})")
             for failure in group:
                 lines.extend(_failure_lines(failure, paint))
-    unexplained = outcome.root_cause_groups().get(None, ())
+    unexplained = outcome.unexplained_skips()
     if outcome.skipped:
         explained = len(outcome.skipped) - len(unexplained)
         lines.append("")

@@ -44,8 +44,9 @@ def short_id(unique_id: str) -> str:
 
 def shorten_list(ids: Iterable[str], limit: int = LIST_LIMIT) -> str:
     """A comma list of short names, cut with "and N more"."""
-    items = [short_id(i) for i in ids]
-    head = ", ".join(items[:limit])
+    items = ids if isinstance(ids, (list, tuple)) else list(ids)
+    # Only the names shown are shortened: a failure can skip tens of thousands of nodes.
+    head = ", ".join([short_id(i) for i in items[:limit]])
     return head + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
