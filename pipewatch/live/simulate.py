@@ -206,22 +206,25 @@ class Simulator:
         self, finished: Collection[str] = (), running: Mapping[str, float] | None = None
     ) -> float:
         """The longest chain of expected seconds still to run: a floor for any thread count."""
-        done = self._indices(finished)
         index = self.graph.index
-        weight = self.weight
-        left = {
-            v: max(weight.get(v, 0.0) - elapsed, 0.0)
-            for uid, elapsed in (running or {}).items()
-            if (v := index.get(uid)) is not None
-        }
+        # Seconds each vertex still needs: its weight, what a running one has left, 0 when done.
+        need = [max(w, 0.0) for w in self._cost]
+        for uid, elapsed in (running or {}).items():
+            if (v := index.get(uid)) is not None:
+                need[v] = max(self.weight.get(v, 0.0) - elapsed, 0.0)
+        for v in self._indices(finished):
+            need[v] = -1.0
         best = [0.0] * len(self.pos)
         parents = self.parents
         for v in self.order:
-            if v in done:
-                continue
-            ps = parents[v]
-            here = max([best[p] for p in ps]) if ps else 0.0
-            best[v] = here + (left[v] if v in left else weight.get(v, 0.0))
+            w = need[v]
+            if w < 0.0:
+                continue  # finished: its chain ends here (best stays 0)
+            here = 0.0
+            for p in parents[v]:
+                if best[p] > here:
+                    here = best[p]
+            best[v] = here + w
         return max(best, default=0.0)
 
     def what_if(
