@@ -56,16 +56,24 @@ def _as_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=rows, picked=st.lists(checks, min_size=1, max_size=5))
+@given(
+    data=rows,
+    picked=st.lists(checks, min_size=1, max_size=5),
+    where=st.sampled_from([None, "c IS NOT NULL", "a <> 1 OR b IS NULL"]),
+)
 def test_duckdb_plan_counts_what_the_grouping_sets_plan_counts(
-    con: duckdb.DuckDBPyConnection, data: list[tuple[Any, ...]], picked: list[dict[str, Any]]
+    con: duckdb.DuckDBPyConnection,
+    data: list[tuple[Any, ...]],
+    picked: list[tuple[str, dict[str, Any]]],
+    where: str | None,
 ) -> None:
     con.execute("DELETE FROM t")
     if data:
         con.executemany("INSERT INTO t VALUES (?, ?, ?)", data)
     # Named by position, so that a check drawn twice is reported twice.
     named = [{kind: {**spec, "name": f"c{i}"}} for i, (kind, spec) in enumerate(picked)]
-    text = json.dumps({"version": 1, "tables": [{"relation": "t", "checks": named}]})
+    table: dict[str, Any] = {"relation": "t", "checks": named, **({"where": where} if where else {})}
+    text = json.dumps({"version": 1, "tables": [table]})
     ours = _counts(con, text)
     with pytest.MonkeyPatch.context() as mp:
         _as_elsewhere(mp)
