@@ -21,7 +21,7 @@ from pipewatch.warehouse.duckdb import DuckDBWarehouse
 if TYPE_CHECKING:
     from pipewatch.artifacts.model import Node, Run
     from pipewatch.config import Config
-    from pipewatch.rules.dbt_compile import Compiled
+    from pipewatch.rules.dbt_compile import Compiled, DbtProject
     from pipewatch.rules.dbt_unit import UnitRun
     from pipewatch.warehouse.base import Warehouse
 
@@ -149,6 +149,7 @@ def check_project(
     dbt's `--store-failures`. The rule files are looked up first, so a missing rules path is reported as
     such, not as a missing dbt profile.
     """
+    from pipewatch.rules.dbt_compile import DbtProject
     from pipewatch.warehouse import open_warehouse
     from pipewatch.warehouse.dialects import engine_of
 
@@ -156,6 +157,7 @@ def check_project(
     if path is not None:
         rule_files(path)  # ConfigError (exit 2) naming the path when there is nothing there
     root = Path(config.project_dir if project_dir is None else project_dir)
+    dbt = DbtProject(root, profiles_dir, target, profile, vars)
     selected = None
     if (select or exclude) and dbt_tests:
         from pipewatch.rules.dbt_select import refuse_unsupported, selected_tests
@@ -187,28 +189,16 @@ def check_project(
         if names:
             from pipewatch.rules.dbt_compile import compile_tests
 
-            compiled = compile_tests(
-                names,
-                project_dir=root,
-                profiles_dir=profiles_dir,
-                target=target,
-                profile=profile,
-                vars=vars,
-                store_failures=store_failures,
-            )
+            compiled = compile_tests(names, dbt, store_failures=store_failures)
     units = _start_units(
         run if dbt_tests else None,
         selected,
+        dbt,
         duckdb=duckdb,
         # dbt-duckdb holds its file open, a Spark session its metastore: pipewatch connects to them
         # only once dbt is done.
         wait=warehouse is None or engine_of(warehouse.dialect).one_client,
-        project_dir=root,
         target_dir=manifest_path.parent if manifest_path is not None else None,
-        profiles_dir=profiles_dir,
-        target=target,
-        profile=profile,
-        vars=vars,
     )
     warehouse = warehouse if warehouse is not None else opened(duckdb)
     try:
@@ -238,15 +228,11 @@ def _unit_task(units: UnitRun, node: Node) -> Callable[[Warehouse], CheckResult]
 def _start_units(
     run: Run | None,
     selected: Collection[str] | None,
+    dbt: DbtProject,
     *,
     duckdb: str | Path | None,
     wait: bool,
-    project_dir: Path,
     target_dir: Path | None,
-    profiles_dir: str | Path | None,
-    target: str | None,
-    profile: str | None,
-    vars: Mapping[str, Any] | None,
 ) -> UnitRun | None:
     """The selected dbt unit tests started under dbt (`rules.dbt_unit`), None when there are none (no
     import, no process: a project without unit tests pays nothing); `wait`: let dbt finish first."""
@@ -262,16 +248,7 @@ def _start_units(
     if duckdb is not None:
         # dbt runs unit tests through the project's profile; --duckdb checks a file without one.
         return UnitRun(tests, run.nodes, problem=_UNIT_NO_PROFILE)
-    units = start_unit_tests(
-        tests,
-        run.nodes,
-        project_dir=project_dir,
-        target_dir=target_dir,
-        profiles_dir=profiles_dir,
-        target=target,
-        profile=profile,
-        vars=vars,
-    )
+    units = start_unit_tests(tests, run.nodes, dbt, target_dir=target_dir)
     if wait:
         units.results()
     return units

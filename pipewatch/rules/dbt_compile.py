@@ -28,6 +28,36 @@ _DBT_STORING = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class DbtProject:
+    """The dbt project as pipewatch was asked to read it (profile, target, vars), for the dbt
+    subprocesses it starts (`dbt compile` here, `dbt test` of unit tests in `rules.dbt_unit`)."""
+
+    project_dir: Path
+    profiles_dir: str | Path | None = None
+    target: str | None = None
+    profile: str | None = None
+    vars: Mapping[str, Any] | None = None
+
+    def command(self, command: str, select: Iterable[str], tmp: str, *, entry: str = _DBT) -> list[str]:
+        """`dbt <command> --select ...` on this project, run by pipewatch's interpreter, writing its
+        artifacts and logs into `tmp` only."""
+        cmd = [sys.executable, "-c", entry, "--no-use-colors", command, "--quiet"]
+        cmd += ["--project-dir", str(self.project_dir), "--target-path", tmp, "--log-path", tmp]
+        cmd += ["--select", *select]
+        options = (
+            ("--profiles-dir", self.profiles_dir),
+            ("--target", self.target),
+            ("--profile", self.profile),
+        )
+        for flag, value in options:
+            if value is not None:
+                cmd += [flag, str(value)]
+        if self.vars:
+            cmd += ["--vars", json.dumps(dict(self.vars), default=str)]
+        return cmd
+
+
 @dataclass(slots=True)
 class Compiled:
     """SQL by test unique id, and why dbt could not compile (None when it could)."""
@@ -37,15 +67,7 @@ class Compiled:
 
 
 def compile_tests(
-    names: Iterable[str],
-    *,
-    project_dir: str | Path,
-    profiles_dir: str | Path | None = None,
-    target: str | None = None,
-    profile: str | None = None,
-    vars: Mapping[str, Any] | None = None,
-    timeout_s: float = 600,
-    store_failures: bool = False,
+    names: Iterable[str], dbt: DbtProject, *, timeout_s: float = 600, store_failures: bool = False
 ) -> Compiled:
     """Run `dbt compile` on the tests named `names` and return their compiled SQL (`store_failures`: as
     `dbt test --store-failures` compiles them)."""
@@ -57,17 +79,7 @@ def compile_tests(
     if not chosen:
         return Compiled()
     with tempfile.TemporaryDirectory(prefix="pipewatch-compile-") as tmp:
-        cmd = dbt_command(
-            "compile",
-            chosen,
-            tmp,
-            project_dir=project_dir,
-            profiles_dir=profiles_dir,
-            target=target,
-            profile=profile,
-            vars=vars,
-            entry=_DBT_STORING if store_failures else _DBT,
-        )
+        cmd = dbt.command("compile", chosen, tmp, entry=_DBT_STORING if store_failures else _DBT)
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -88,31 +100,6 @@ def compile_tests(
             if node.test is not None and node.test.compiled_code:
                 out.sql[uid] = node.test.compiled_code
         return out
-
-
-def dbt_command(
-    command: str,
-    select: Iterable[str],
-    tmp: str,
-    *,
-    project_dir: str | Path,
-    profiles_dir: str | Path | None,
-    target: str | None,
-    profile: str | None,
-    vars: Mapping[str, Any] | None,
-    entry: str = _DBT,
-) -> list[str]:
-    """`dbt <command> --select ...` for the project as pipewatch was asked to read it (profile, target,
-    vars), run by pipewatch's interpreter, writing its artifacts and logs into `tmp` only."""
-    cmd = [sys.executable, "-c", entry, "--no-use-colors", command, "--quiet"]
-    cmd += ["--project-dir", str(project_dir), "--target-path", tmp, "--log-path", tmp]
-    cmd += ["--select", *select]
-    for flag, value in (("--profiles-dir", profiles_dir), ("--target", target), ("--profile", profile)):
-        if value is not None:
-            cmd += [flag, str(value)]
-    if vars:
-        cmd += ["--vars", json.dumps(dict(vars), default=str)]
-    return cmd
 
 
 def error_of(output: str) -> str:

@@ -27,10 +27,13 @@ import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipewatch.artifacts.model import Node, NodeResult
 from pipewatch.rules.results import CheckResult
+
+if TYPE_CHECKING:
+    from pipewatch.rules.dbt_compile import DbtProject
 
 #: The `type` and `engine` of a unit test's result.
 UNIT_TEST = "unit_test"
@@ -125,20 +128,10 @@ class UnitRun:
 
 
 def start_unit_tests(
-    tests: list[Node],
-    nodes: Mapping[str, Node],
-    *,
-    project_dir: str | Path,
-    target_dir: Path | None = None,
-    profiles_dir: str | Path | None = None,
-    target: str | None = None,
-    profile: str | None = None,
-    vars: Mapping[str, Any] | None = None,
+    tests: list[Node], nodes: Mapping[str, Node], dbt: DbtProject, *, target_dir: Path | None = None
 ) -> UnitRun:
     """Start `dbt test` on the unit tests `tests` (see the module docstring); `target_dir` is the project's
     target directory, whose partial-parse file dbt may reuse."""
-    from pipewatch.rules.dbt_compile import dbt_command
-
     run = UnitRun(tests, nodes)
     if not tests:
         return run
@@ -148,16 +141,7 @@ def start_unit_tests(
     if saved is not None and saved.is_file():
         with contextlib.suppress(OSError):  # only a speed-up: without it dbt parses the project itself
             shutil.copyfile(saved, Path(tmp) / saved.name)
-    cmd = dbt_command(
-        "test",
-        [f"unit_test:{n.package}.{n.name}" for n in tests],
-        tmp,
-        project_dir=project_dir,
-        profiles_dir=profiles_dir,
-        target=target,
-        profile=profile,
-        vars=vars,
-    )
+    cmd = dbt.command("test", [f"unit_test:{n.package}.{n.name}" for n in tests], tmp)
     try:
         run.process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
