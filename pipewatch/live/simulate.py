@@ -239,9 +239,8 @@ class Simulator:
         counts = sorted({threads, *(max(int(threads * f), 1) for f in factors)})
         rows: list[tuple[int, float]] = []
         for t in counts:
-            if (
-                rows and not self.thread_bound
-            ):  # no node ever waited for a thread: more threads change nothing
+            # When no node waited for a thread at the last count, more threads change nothing.
+            if rows and not self.thread_bound:
                 rows.append((t, rows[-1][1]))
             else:
                 rows.append((t, self.makespan(t, finished, running)))

@@ -46,15 +46,16 @@ def row_samples(
 
     def build(n: int, available: Sequence[str]) -> exp.Select:
         """Up to n failing rows."""
-        joined = join is not None and not join.mark
-        owner = ident(target.ref.name, dialect) if joined else None
+        # A parent looked up by membership (`ParentJoin.mark`) sits inside `cond`: no join to add.
+        joined = join if join is not None and not join.mark else None
+        owner = ident(target.ref.name, dialect) if joined is not None else None
         picked: list[exp.Expr] = []
         for i, name in enumerate(sample_columns(available, first, dialect)):
             col = exp.Column(this=exp.to_identifier(name, quoted=True), table=owner.copy() if owner else None)
             picked.extend(_cut(col, name, i, dialect))
         q = exp.select(*picked).from_(target.base(dialect))
-        if joined and join is not None:
-            q = q.join(join.subquery(dialect), on=join.on(dialect), join_type="left")
+        if joined is not None:
+            q = q.join(joined.subquery(dialect), on=joined.on(dialect), join_type="left")
         filt = all_of(target.where.copy() if target.where is not None else None, cond.copy())
         return q.where(filt).limit(n) if filt is not None else q.limit(n)
 

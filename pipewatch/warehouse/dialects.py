@@ -12,30 +12,33 @@ from pipewatch.errors import ConfigError
 
 @dataclass(frozen=True, slots=True)
 class Engine:
-    """One database engine: its sqlglot `dialect`, dbt adapter types, DB-API driver modules, the
-    regex (case-insensitive) its "no such table" errors match ("" when pipewatch knows none),
-    whether each `unique`/`duplicates` key set of a table is grouped by itself, the larger ones over
-    only the rows the smaller ones find duplicated (`group_each_key_set`; else one GROUPING SETS pass
-    reads each key column once: see `rules.grouping`), and the Python loggers of its in-process client that pipewatch silences (`noisy_loggers`: pyspark logs
-    every failed query as a JSON record with the whole JVM stack trace on stderr; the error itself
-    reaches pipewatch as the exception it raises), and how dbt's adapter finds and drops a relation
-    before a test stores its failures: `relation_lookup` is `information_schema` (its `tables` view) or
-    `show_table_extended` (Spark, which has no information_schema: dbt-spark's `get_relation` lists
-    `show table extended in <schema>` and reads `Type: VIEW` from each row's `information`), and
-    `drop_cascade` whether its `drop_relation` adds `cascade` (dbt-spark's does not; Spark refuses it),
-    `replace_view` whether its `create_view_as` says `create or replace view` (dbt-spark's does);
-    `one_client`: whether a local engine lets only one process in at a time (DuckDB's file lock, the
-    Derby metastore of a Spark `session`), so a dbt process pipewatch starts (unit tests) must be done
-    before pipewatch connects; `schema_database`: whether dbt names a schema with its database
-    (`create schema db.s`, information_schema's `table_catalog`), which dbt-postgres and
-    dbt-redshift leave out; `mark_join`: whether `x IN (SELECT ...)` in a select list runs as one hash
-    (mark) join, so a relationships check tests membership in the parent's keys instead of LEFT
-    JOINing their distinct values (DuckDB: 0.23 s against 0.27 s on 10M rows; PostgreSQL hashes such a
-    subplan only when it fits work_mem, and Spark allows IN subqueries in WHERE only).
+    """One database engine, as pipewatch writes SQL for it and talks to it.
 
-    A key set grouped by itself, and narrowed, where a scan costs no bill and GROUPING SETS costs more
-    than the separate GROUP BYs (DuckDB); one GROUPING SETS pass where each column read is billed
-    (BigQuery, Snowflake) or the engine's planner is not measured here.
+    - `dialect`: the sqlglot dialect; `adapters`: dbt adapter types; `drivers`: DB-API driver modules.
+    - `missing_table`: the regex (case-insensitive) its "no such table" errors match ("": none known).
+    - `group_each_key_set`: each `unique`/`duplicates` key set of a table is grouped by itself, the
+      larger ones over only the rows the smaller ones find duplicated (see `rules.grouping`); else one
+      GROUPING SETS pass reads each key column once. On where a scan costs no bill and GROUPING SETS
+      costs more than the separate GROUP BYs (DuckDB); off where each column read is billed (BigQuery,
+      Snowflake) or the engine's planner is not measured here.
+    - `mark_join`: `x IN (SELECT ...)` in a select list runs as one hash (mark) join, so a
+      relationships check tests membership in the parent's keys instead of LEFT JOINing their distinct
+      values (DuckDB: 0.23 s against 0.27 s on 10M rows; PostgreSQL hashes such a subplan only when it
+      fits work_mem, and Spark allows IN subqueries in WHERE only).
+    - `noisy_loggers`: Python loggers of its in-process client that pipewatch silences (pyspark logs
+      every failed query as a JSON record with the whole JVM stack trace on stderr; the error itself
+      reaches pipewatch as the exception it raises).
+    - How dbt's adapter finds and drops a relation before a test stores its failures:
+      `relation_lookup` is `information_schema` (its `tables` view) or `show_table_extended` (Spark,
+      which has no information_schema: dbt-spark's `get_relation` lists `show table extended in
+      <schema>` and reads `Type: VIEW` from each row's `information`); `drop_cascade`: its
+      `drop_relation` adds `cascade` (dbt-spark's does not; Spark refuses it); `replace_view`: its
+      `create_view_as` says `create or replace view` (dbt-spark's does).
+    - `one_client`: a local engine lets only one process in at a time (DuckDB's file lock, the Derby
+      metastore of a Spark `session`), so a dbt process pipewatch starts (unit tests) must be done
+      before pipewatch connects.
+    - `schema_database`: dbt names a schema with its database (`create schema db.s`,
+      information_schema's `table_catalog`), which dbt-postgres and dbt-redshift leave out.
     """
 
     dialect: str
