@@ -18,7 +18,7 @@ from typing import NamedTuple, cast
 from pipewatch.artifacts.decoding import gc_paused
 from pipewatch.artifacts.model import NodeResult, Run
 from pipewatch.lineage.gates import gated_by, unit_test_target
-from pipewatch.lineage.graph import TEST_TYPES, Graph, kahn
+from pipewatch.lineage.graph import TEST_TYPES, Graph, kahn, positions
 from pipewatch.lineage.impact import SKIPPED, downstream_idx
 
 
@@ -206,10 +206,7 @@ def _run_edges(graph: Graph, tests: list[int], units: list[int]) -> RunEdges:
         own(parents, base_parents, model).append(u)
         own(children, base_children, u).append(model)
     order, broken = kahn(parents, children)
-    position = [0] * len(order)
-    for k, v in enumerate(order):
-        position[v] = k
-    return RunEdges(parents, children, order, position, broken)
+    return RunEdges(parents, children, order, positions(order), broken)
 
 
 def bottlenecks(

@@ -277,11 +277,16 @@ class Graph:
         """`position()[i]` is vertex i's place in `order_idx()`; an edge p->c with
         `position[p] >= position[c]` is one that breaking a cycle discarded."""
         if self._position is None:
-            pos = [0] * len(self.ids)
-            for k, i in enumerate(self.order_idx()):
-                pos[i] = k
-            self._position = pos
+            self._position = positions(self.order_idx())
         return self._position
+
+
+def positions(order: Sequence[int]) -> list[int]:
+    """The inverse of a topological order of vertices 0..n-1: `positions(order)[v]` is v's place in it."""
+    pos = [0] * len(order)
+    for k, v in enumerate(order):
+        pos[v] = k
+    return pos
 
 
 def _reach(adj: list[list[int]], start: int | Iterable[int], n: int) -> list[int]:
