@@ -181,13 +181,9 @@ class DbtAdapterWarehouse:
             connections.commit()
 
     def quote_policy(self) -> dict[str, bool]:
-        """How dbt quotes the relations it creates: the adapter's default policy with the project's
-        `quoting:` over it (`api.Relation.create` in dbt's materializations)."""
+        """How dbt quotes the relations it creates (`relation_quote_policy`)."""
         self.connect()
-        policy = self._adapter.Relation.get_default_quote_policy().replace_dict(
-            dict(getattr(self._config, "quoting", None) or {})
-        )
-        return {part: bool(getattr(policy, part)) for part in ("database", "schema", "identifier")}
+        return relation_quote_policy(self._adapter.Relation, self._config)
 
     def close(self) -> None:
         """Close the connection (checks only read; failures dbt stores are committed by `commit`)."""
@@ -412,3 +408,11 @@ def _raw_secrets(path: Path) -> list[str]:
 
     walk(data)
     return out
+
+
+def relation_quote_policy(relation: Any, config: Any) -> dict[str, bool]:
+    """How dbt quotes the relations it creates: the adapter `Relation` class's default policy with the
+    project's `quoting:` (from dbt's RuntimeConfig `config`) over it, as `api.Relation.create` in dbt's
+    materializations has it."""
+    policy = relation.get_default_quote_policy().replace_dict(dict(getattr(config, "quoting", None) or {}))
+    return {part: bool(getattr(policy, part)) for part in ("database", "schema", "identifier")}

@@ -36,6 +36,7 @@ from pipewatch.warehouse.dbt_adapter import (
     load_dbt_config,
     profiles_dir_for,
     redact,
+    relation_quote_policy,
     secrets_in,
     unreachable,
 )
@@ -333,11 +334,7 @@ class ProfileWarehouse:
 
         config = self._dbt_config()
         load_plugin(self.adapter_type)
-        relation: Any = get_adapter_class_by_name(self.adapter_type).Relation
-        policy = relation.get_default_quote_policy().replace_dict(
-            dict(getattr(config, "quoting", None) or {})
-        )
-        return {part: bool(getattr(policy, part)) for part in ("database", "schema", "identifier")}
+        return relation_quote_policy(get_adapter_class_by_name(self.adapter_type).Relation, config)
 
     def close(self) -> None:
         """Close every connection (checks only read; failures dbt stores are committed by `commit`)."""
